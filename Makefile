@@ -1,0 +1,27 @@
+# The two quick-start commands: `make demo` (install, distil, serve) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REGISTRY := var/registry
+
+.PHONY: demo test distill serve clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: install, distil the demo bot from data/ (skipped when nothing changed), serve it on :8000
+demo: $(VENV)/.installed
+	$(PY) -m distill run --train data/train.jsonl --test data/test.jsonl --templates data/templates.yml \
+		--config configs/distill.yaml --registry $(REGISTRY)
+	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000
+
+## test: the whole test suite
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+clean:
+	rm -rf var .pytest_cache

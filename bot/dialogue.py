@@ -1,0 +1,143 @@
+"""One turn of a conversation: find the session, understand the message, decide, reply, remember."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import sessionmaker
+
+from bot.nlu import IntentScore, Prediction
+from bot.policy import Decision, decide
+from bot.served_model import ServedModel
+from bot.store import Conversation, Message
+from bot.templates import Button
+
+FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words?"
+FALLBACK_AGAIN_TEXT = "I'm still not sure what you need. Would you like to talk to a person?"
+CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
+HANDOFF_TEXT = "I'm connecting you with a member of our team. Someone will be with you shortly."
+HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
+
+_SLOT_PATTERNS = {
+    "order_id": re.compile(r"\b(?:#\s*)?nw[\s-]*(\d{6})\b", re.IGNORECASE),
+    "email": re.compile(r"\b([\w.+-]+@[\w-]+\.[\w.-]+)\b"),
+}
+_INTENT_PAYLOAD = re.compile(r"^/([A-Za-z0-9_]+)$")
+
+
+class SessionNotFound(Exception):
+    pass
+
+
+class SessionForbidden(Exception):
+    pass
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+
+
+@dataclass
+class TurnResult:
+    session_id: str
+    session_token: str | None
+    """Only on the first turn: the secret the visitor must present to continue the session."""
+    replies: list[Reply]
+    prediction: Prediction
+    template: str | None
+    decision: Decision
+    model_version: str
+
+
+def extract_slots(text: str) -> dict[str, str]:
+    """Values the visitor gave in passing (an order number, an e-mail address)."""
+    slots = {}
+    if match := _SLOT_PATTERNS["order_id"].search(text):
+        slots["order_id"] = f"NW{match.group(1)}"
+    if match := _SLOT_PATTERNS["email"].search(text):
+        slots["email"] = match.group(1)
+    return slots
+
+
+def intent_title(intent: str) -> str:
+    return intent.replace("_", " ").capitalize()
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ChatService:
+    def __init__(self, sessions: sessionmaker, model_source):
+        """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns)."""
+        self.sessions = sessions
+        self.model_source = model_source
+
+    def _open(self, db, session_id: str | None, token: str | None) -> tuple[Conversation, str | None]:
+        if session_id is None:
+            new_token = secrets.token_urlsafe(24)
+            conversation = Conversation(token_hash=_hash_token(new_token), slots={})
+            db.add(conversation)
+            db.flush()
+            return conversation, new_token
+        conversation = db.get(Conversation, session_id)
+        if conversation is None:
+            raise SessionNotFound(session_id)
+        if token is None or not hmac.compare_digest(conversation.token_hash, _hash_token(token)):
+            raise SessionForbidden(session_id)
+        return conversation, None
+
+    def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
+        prediction = model.classifier.predict(text)
+        payload = _INTENT_PAYLOAD.match(text.strip())
+        if payload and payload.group(1) in model.classifier.labels:
+            return Prediction([IntentScore(payload.group(1), 1.0)], prediction.embedding), True
+        return prediction, False
+
+    def handle(self, text: str, session_id: str | None = None, token: str | None = None) -> TurnResult:
+        model = self.model_source()
+        with self.sessions.begin() as db:
+            conversation, new_token = self._open(db, session_id, token)
+            prediction, explicit = self._understand(model, text)
+            decision = decide(prediction, model.policy, explicit)
+            conversation.slots = {**(conversation.slots or {}), **extract_slots(text)}
+            decision, template, replies = self._respond(model, conversation, prediction, decision)
+            top = prediction.top
+            db.add(Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
+                           confidence=top.confidence,
+                           ranking=[{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
+                           model_version=model.version))
+            for reply in replies:
+                db.add(Message(conversation_id=conversation.id, role="bot", text=reply.text,
+                               template=template, decision=decision.value, model_version=model.version))
+            return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version)
+
+    def _respond(self, model: ServedModel, conversation: Conversation, prediction: Prediction,
+                 decision: Decision) -> tuple[Decision, str | None, list[Reply]]:
+        template = None
+        if decision in (Decision.ANSWER, Decision.HANDOFF):
+            template = model.retriever.best_for_intent(prediction.embedding, prediction.top.name)
+            if template is None and decision is Decision.ANSWER:
+                decision = Decision.FALLBACK  # an intent the knowledge base has no answer for
+        if decision is Decision.FALLBACK:
+            conversation.failures += 1
+            if conversation.failures >= 2:
+                return decision, None, [Reply(FALLBACK_AGAIN_TEXT, [HUMAN_BUTTON])]
+            return decision, None, [Reply(FALLBACK_TEXT)]
+        conversation.failures = 0
+        if decision is Decision.CLARIFY:
+            options = [s.name for s in prediction.ranking[:3]]
+            buttons = [Button(title=intent_title(i), payload=f"/{i}") for i in options]
+            return decision, None, [Reply(CLARIFY_TEXT, buttons)]
+        if decision is Decision.HANDOFF:
+            conversation.status = "waiting_for_agent"
+        if template is None:
+            return decision, None, [Reply(HANDOFF_TEXT)]
+        text = template.render({**model.retriever.book.slots, **conversation.slots})
+        return decision, template.id, [Reply(text, list(template.buttons))]

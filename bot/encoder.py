@@ -1,0 +1,116 @@
+"""Text → sentence vector, the one way every model here (teacher, student, served bot) embeds a message.
+
+A thin layer over a Hugging Face transformer: tokenise, run, pool (mean or CLS), L2-normalise. It reads
+and writes standard sentence-transformers directories, so an artifact's encoder loads in that library
+too, and it exposes the raw forward pass so the distillation can train through it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+
+
+def _sentence_transformers_layout(path: Path) -> tuple[Path, str, bool]:
+    """Where the transformer lives in a sentence-transformers directory, its pooling mode, and
+    whether it normalises. Plain Hugging Face directories get mean pooling and normalisation."""
+    modules_file = path / "modules.json"
+    if not modules_file.exists():
+        return path, "mean", True
+    transformer_dir, pooling, normalize = path, "mean", False
+    for module in json.loads(modules_file.read_text()):
+        kind = module.get("type", "")
+        module_dir = path / module.get("path", "")
+        if kind.endswith("Transformer"):
+            transformer_dir = module_dir
+        elif kind.endswith("Pooling"):
+            pooling_config = json.loads((module_dir / "config.json").read_text())
+            pooling = "cls" if pooling_config.get("pooling_mode_cls_token") else "mean"
+        elif kind.endswith("Normalize"):
+            normalize = True
+    return transformer_dir, pooling, normalize
+
+
+class SentenceEncoder(nn.Module):
+    """A transformer with pooling and normalisation: `forward` takes token ids, returns sentence vectors."""
+
+    def __init__(self, transformer, tokenizer, pooling: str = "mean", normalize: bool = True,
+                 max_length: int = 64):
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.normalize = normalize
+        self.max_length = max_length
+
+    @classmethod
+    def load(cls, path: str | Path, max_length: int = 64) -> SentenceEncoder:
+        """Load a local sentence-transformers (or plain Hugging Face) directory."""
+        path = Path(path)
+        transformer_dir, pooling, normalize = _sentence_transformers_layout(path)
+        transformer = AutoModel.from_pretrained(transformer_dir)
+        tokenizer = AutoTokenizer.from_pretrained(transformer_dir)
+        return cls(transformer, tokenizer, pooling, normalize, max_length).eval()
+
+    @property
+    def dim(self) -> int:
+        return self.transformer.config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> torch.Tensor:
+        """Embed many texts (batched by length, so little padding); returns a CPU float tensor."""
+        from tqdm.auto import tqdm
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), self.dim)
+        starts = range(0, len(order), batch_size)
+        for start in tqdm(starts, desc=progress, disable=progress is None, unit="batch"):
+            idx = order[start:start + batch_size]
+            batch = {k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
+            out[idx] = self(**batch).float().cpu()
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """Write a standard sentence-transformers directory (safetensors weights)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.transformer.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        if self.normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+            (path / "2_Normalize").mkdir(exist_ok=True)
+        (path / "modules.json").write_text(json.dumps(modules, indent=2))
+        (path / "1_Pooling").mkdir(exist_ok=True)
+        (path / "1_Pooling" / "config.json").write_text(json.dumps({
+            "word_embedding_dimension": self.dim,
+            "pooling_mode_cls_token": self.pooling == "cls",
+            "pooling_mode_mean_tokens": self.pooling == "mean",
+        }, indent=2))
+        (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": self.max_length}))

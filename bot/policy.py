@@ -1,0 +1,38 @@
+"""What the bot does with a prediction: answer, ask to clarify, fall back, or hand off to a human."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.nlu import Prediction
+
+
+class Decision(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+    HANDOFF = "handoff"
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    threshold: float
+    """Below this calibrated confidence a message counts as not understood (out of scope)."""
+    clarify_margin: float
+    """When the top two intents are closer than this, ask which one the visitor means."""
+    handoff_intent: str = "contact_human"
+
+
+def decide(prediction: Prediction, config: PolicyConfig, explicit: bool = False) -> Decision:
+    """`explicit` is true when the visitor pressed a quick-reply button naming the intent."""
+    top = prediction.top
+    if explicit:
+        return Decision.HANDOFF if top.name == config.handoff_intent else Decision.ANSWER
+    if top.confidence < config.threshold:
+        return Decision.FALLBACK
+    if prediction.margin < config.clarify_margin:
+        return Decision.CLARIFY
+    if top.name == config.handoff_intent:
+        return Decision.HANDOFF
+    return Decision.ANSWER

@@ -1,0 +1,71 @@
+"""FAISS over the answer templates' example questions: finds the template that fits a message best."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from bot.encoder import SentenceEncoder
+from bot.templates import Template, TemplateBook
+
+
+@dataclass(frozen=True)
+class TemplateHit:
+    template: Template
+    score: float
+
+
+class TemplateRetriever:
+    """Inner-product search over normalised example embeddings (= cosine similarity)."""
+
+    def __init__(self, book: TemplateBook, index: faiss.Index, rows: list[str]):
+        if index.ntotal != len(rows):
+            raise ValueError(f"FAISS index has {index.ntotal} rows but {len(rows)} row labels")
+        self.book = book
+        self.index = index
+        self.rows = rows
+        self._by_id = {t.id: t for t in book.templates}
+
+    @classmethod
+    def build(cls, book: TemplateBook, encoder: SentenceEncoder) -> TemplateRetriever:
+        rows = [t.id for t in book.templates for _ in t.examples]
+        vectors = encoder.encode([q for t in book.templates for q in t.examples]).numpy()
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(book, index, rows)
+
+    def save(self, directory: Path) -> None:
+        (directory / "templates.json").write_text(self.book.model_dump_json(indent=2))
+        faiss.write_index(self.index, str(directory / "templates.faiss"))
+        (directory / "templates_rows.json").write_text(json.dumps(self.rows))
+
+    @classmethod
+    def load(cls, directory: Path) -> TemplateRetriever:
+        book = TemplateBook.model_validate_json((directory / "templates.json").read_text())
+        index = faiss.read_index(str(directory / "templates.faiss"))
+        return cls(book, index, json.loads((directory / "templates_rows.json").read_text()))
+
+    def search(self, embedding: torch.Tensor, k: int = 5) -> list[TemplateHit]:
+        """The best `k` distinct templates, each scored by its closest example question."""
+        query = np.ascontiguousarray(embedding.detach().float().cpu().numpy().reshape(1, -1))
+        scores, indices = self.index.search(query, min(self.index.ntotal, k * 8))
+        hits: dict[str, float] = {}
+        for score, row in zip(scores[0], indices[0]):
+            if row >= 0 and self.rows[row] not in hits:
+                hits[self.rows[row]] = float(score)
+        return [TemplateHit(self._by_id[tid], s) for tid, s in list(hits.items())[:k]]
+
+    def best_for_intent(self, embedding: torch.Tensor, intent: str) -> Template | None:
+        """The intent's template closest to the message; the intent's first one if none is near."""
+        candidates = self.book.for_intent(intent)
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        for hit in self.search(embedding, k=len(self.book.templates)):
+            if hit.template.intent == intent:
+                return hit.template
+        return candidates[0]

@@ -1,0 +1,35 @@
+"""The model the bot serves: one artifact's classifier, retriever and policy settings, loaded together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.artifact import Artifact, ArtifactError, resolve
+from bot.nlu import IntentClassifier
+from bot.policy import PolicyConfig
+from bot.retriever import TemplateRetriever
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: str
+    classifier: IntentClassifier
+    retriever: TemplateRetriever
+    policy: PolicyConfig
+    metrics: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> ServedModel:
+        """`path` is an artifact or a registry (its current version)."""
+        artifact: Artifact = resolve(path)
+        if not artifact.has_templates:
+            raise ArtifactError(f"{artifact.path}: no answer templates; distill with --templates to serve it")
+        calibration = artifact.calibration()
+        return cls(
+            version=artifact.version,
+            classifier=IntentClassifier.from_artifact(artifact),
+            retriever=TemplateRetriever.load(artifact.path),
+            policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin),
+            metrics=artifact.metrics(),
+        )

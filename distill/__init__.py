@@ -1,0 +1,1 @@
+"""The distillation subsystem: teacher, student, losses, trainer, evaluation, publishing."""

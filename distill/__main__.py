@@ -1,0 +1,3 @@
+from distill.cli import app
+
+app(prog_name="python -m distill")

@@ -1,0 +1,50 @@
+"""The model card: the artifact's figures written for people (Markdown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def write_model_card(path: Path, metrics: dict, labels: list[str]) -> None:
+    teacher, student = metrics["teacher"], metrics["student"]
+    rows = [
+        ("accuracy", _pct(teacher["accuracy"]), _pct(student["accuracy"])),
+        ("macro-F1", _pct(teacher["macro_f1"]), _pct(student["macro_f1"])),
+        ("parameters", f"{teacher['params'] / 1e6:.1f}M", f"{student['params'] / 1e6:.1f}M"),
+        ("CPU latency p50, one message", f"{teacher['latency_ms']['p50']:.1f} ms",
+         f"{student['latency_ms']['p50']:.1f} ms"),
+        ("CPU latency p99, one message", f"{teacher['latency_ms']['p99']:.1f} ms",
+         f"{student['latency_ms']['p99']:.1f} ms"),
+    ]
+    how = "fine-tuned" if teacher.get("finetuned") else "frozen encoder, trained head"
+    lines = [
+        "# Model card: distilled intent classifier",
+        "",
+        f"Teacher `{teacher['model']}` ({how}),"
+        f" student from `{student['model']}` keeping layers {student['layers_kept']}.",
+        f"{len(labels)} intents; trained on {metrics['train_messages']} messages, validated on "
+        f"{metrics['valid_messages']}; measured on {metrics['test_set']['messages']} messages of "
+        f"`{metrics['test_set']['file']}`.",
+        "",
+        "| figure | teacher | student |",
+        "| --- | --- | --- |",
+        *[f"| {name} | {t} | {s} |" for name, t, s in rows],
+        "",
+        f"Student agrees with the teacher on {_pct(student['agreement'])} of messages; it keeps "
+        f"{_pct(metrics['retention'])} of the teacher's accuracy and answers {metrics['speedup_p50']:.1f}× faster "
+        f"(p50, {metrics['latency_threads']} CPU threads, both timed in turns in one process).",
+        f"Confidence temperature {student['temperature']:.3f}; out-of-scope threshold {student['oos_threshold']:.3f}.",
+        "",
+        "## Per-intent report (student)",
+        "",
+        "| intent | precision | recall | F1 | support |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1-score']:.3f} | {r['support']} |"
+          for name, r in student["per_intent"].items()],
+        "",
+    ]
+    path.write_text("\n".join(lines))

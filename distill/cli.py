@@ -1,0 +1,101 @@
+"""`python -m distill`: distil a student from a teacher, evaluate artifacts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Distil a small, fast intent model from a large teacher and publish it to a registry.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _main() -> None:
+    """Commands of the distillation subsystem."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    train: Annotated[list[Path], typer.Option(help="Labelled training data (.jsonl, .csv or Rasa .yml); "
+                                                   "give it more than once to combine files.")],
+    registry: Annotated[Path, typer.Option(help="Model registry folder to publish the new version into.")],
+    valid: Annotated[Path | None, typer.Option(help="Validation data for early stopping and calibration; "
+                                                       "default: a stratified slice of --train.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Held-out test data for the metrics "
+                                                      "(default: the validation data).")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Answer templates (YAML) to index with FAISS; "
+                                                           "needed to serve the bot.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config file (see configs/distill.yaml).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set epochs=3 "
+                                                          "(repeatable).")] = None,
+    student_layers: Annotated[str | None, typer.Option(help="Keep this many student layers (e.g. 3), or "
+                                                               "these indices (e.g. 0,2,4).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs of student distillation.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="CSV label column (default: intent, label "
+                                                             "or category).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Weights and teacher-output cache (default: $DISTILBOT_CACHE or ~/.cache/distilbot).")] = None,
+    force: Annotated[bool, typer.Option(help="Distil again even if the current version came from the same "
+                                             "data and config.")] = False,
+) -> None:
+    """Distil a student from the teacher on your data, evaluate both, and publish the student."""
+    from distill.config import load_config
+    from distill.data import DataError
+    from distill.pipeline import RunInputs
+    from distill.pipeline import run as run_pipeline
+    from distill.weights import WeightsError
+
+    overrides = list(set_ or [])
+    if student_layers is not None:
+        value = f"[{student_layers}]" if "," in student_layers else student_layers
+        overrides.append(f"student_layers={value}")
+    if epochs is not None:
+        overrides.append(f"epochs={epochs}")
+    if device is not None:
+        overrides.append(f"device={device}")
+    try:
+        cfg = load_config(config, overrides)
+        result = run_pipeline(cfg, RunInputs(train, valid, test, templates, label_column), registry,
+                              cache_dir, force)
+    except (DataError, WeightsError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    m = result.metrics
+    typer.echo(f"teacher accuracy {m['teacher']['accuracy']:.4f}  student accuracy {m['student']['accuracy']:.4f}"
+               f"  retention {m['retention']:.4f}  speedup p50 {m['speedup_p50']:.1f}x  -> {result.artifact}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="An artifact folder, or a registry (its current version).")],
+    test: Annotated[Path, typer.Option(help="Labelled data to evaluate on (.jsonl, .csv or Rasa .yml).")],
+    out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here (default: stdout).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="CSV label column.")] = None,
+    latency_messages: Annotated[int, typer.Option(help="Messages timed one at a time for latency.")] = 200,
+) -> None:
+    """Measure a published student on a labelled file: accuracy, macro-F1, per intent, latency."""
+    from bot.artifact import ArtifactError
+    from distill.data import DataError
+    from distill.pipeline import evaluate_artifact
+
+    try:
+        metrics = evaluate_artifact(model, test, label_column, latency_messages)
+    except (DataError, ArtifactError, OSError) as exc:
+        _fail(str(exc))
+    text = json.dumps(metrics, indent=2)
+    if out:
+        out.write_text(text + "\n")
+        s = metrics["student"]
+        typer.echo(f"{metrics['model_version']}: accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
+                   f"p50 {s['latency_ms']['p50']:.1f} ms -> {out}")
+    else:
+        sys.stdout.write(text + "\n")

@@ -1,0 +1,64 @@
+"""The distillation config: one YAML file, every key overridable from the CLI (`--set key=value`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DistillConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str = Field("all-mpnet-base-v2", description="Pinned name, local sentence-transformers dir, or hub id.")
+    student: str = Field("all-MiniLM-L6-v2", description="Model the student starts from (same forms).")
+    student_layers: int | list[int] | None = Field(
+        None, description="Keep this many transformer layers (spread evenly), or exactly these layer indices.")
+    max_length: int = Field(64, gt=0, description="Tokens per message; longer ones are cut.")
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
+    seed: int = 13
+
+    teacher_finetune: Literal["auto", "always", "never"] = Field(
+        "auto", description="Fine-tune the teacher end to end ('auto': on a GPU only); else frozen encoder + head.")
+    teacher_epochs: int = Field(3, ge=1, description="Epochs of end-to-end teacher fine-tuning.")
+    teacher_lr: float = 2e-5
+    teacher_head_c: list[float] = Field([1.0, 10.0, 100.0],
+                                        description="Inverse L2 strengths tried for the frozen teacher's "
+                                                    "logistic-regression head; the best on validation wins.")
+
+    freeze_embeddings: bool = Field(True, description="Keep the student's word embeddings fixed: a third "
+                                                      "of its weights, little to gain, much optimizer time.")
+    epochs: int = Field(8, ge=1, description="Most epochs of student distillation.")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-4, gt=0, description="Student encoder learning rate (AdamW).")
+    head_lr: float = Field(3e-3, gt=0, description="Learning rate of the student's head and projection.")
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    patience: int = Field(2, ge=1, description="Stop after this many epochs without a better validation score.")
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature T of the distillation KL.")
+    alpha: float = Field(0.5, ge=0, le=1, description="Distillation ratio: alpha*KL + (1-alpha)*cross-entropy.")
+    feature_weight: float = Field(1.0, ge=0, description="Weight of the projected-embedding MSE to the teacher.")
+
+    valid_fraction: float = Field(0.1, gt=0, lt=1, description="Share of training data held out when no --valid.")
+    oos_threshold: float | None = Field(None, description="Fixed out-of-scope confidence threshold; "
+                                                          "None: the oos_quantile of correct validation answers.")
+    oos_quantile: float = Field(0.02, ge=0, lt=1)
+    clarify_margin: float = Field(0.1, ge=0, lt=1, description="Ask to clarify when the top two are this close.")
+    latency_messages: int = Field(200, ge=10, description="Messages timed one at a time for p50/p99 latency.")
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> DistillConfig:
+    """The file's values (if any), then each `key=value` override (value parsed as YAML)."""
+    values = {}
+    if path is not None:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: the config must be a mapping of key: value")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} must look like key=value")
+        values[key.strip()] = yaml.safe_load(raw)
+    return DistillConfig.model_validate(values)

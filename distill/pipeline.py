@@ -1,0 +1,287 @@
+"""The distillation run, stage by stage: data → teacher → teacher outputs (cached) → student →
+distil → calibrate → evaluate → artifact → publish."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from sklearn.model_selection import train_test_split
+from torch.nn import functional as F
+
+from bot.artifact import Registry, write_json
+from bot.encoder import SentenceEncoder
+from bot.nlu import IntentClassifier, save_head
+from bot.retriever import TemplateRetriever
+from distill import weights
+from distill.cache import EmbeddingCache
+from distill.calibration import choose_threshold, fit_temperature
+from distill.card import write_model_card
+from distill.config import DistillConfig
+from distill.data import Example, check_known_intents, load_examples, load_templates
+from distill.evaluate import agreement, classification_metrics, count_params, paired_latency
+from distill.losses import EmbeddingMSELoss, SoftTargetKDLoss
+from distill.student import Student, cut_layers
+from distill.teacher import Teacher, finetune, fit_head
+from distill.trainer import (
+    TokenizedTexts,
+    TrainOptions,
+    predict_logits,
+    resolve_device,
+    seed_everything,
+    train,
+)
+
+
+@dataclass
+class RunInputs:
+    train: list[Path]
+    valid: Path | None = None
+    test: Path | None = None
+    templates: Path | None = None
+    label_column: str | None = None
+
+
+@dataclass
+class RunResult:
+    artifact: Path
+    metrics: dict
+    up_to_date: bool = False
+
+
+@dataclass
+class _Stages:
+    """Wall time of each stage, printed as it goes."""
+
+    times: dict = field(default_factory=dict)
+
+    def done(self, name: str, start: float) -> None:
+        self.times[name] = round(time.perf_counter() - start, 2)
+        print(f"[distill] {name}: {self.times[name]:.1f}s", flush=True)
+
+
+def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
+    """Identifies a run by its config and the bytes of its data, so an unchanged run is skipped."""
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    for path in [*inputs.train, inputs.valid, inputs.test, inputs.templates]:
+        if path is not None:
+            digest.update(str(path).encode() + Path(path).read_bytes())
+    digest.update(str(inputs.label_column).encode())
+    return digest.hexdigest()[:20]
+
+
+def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    labels = [e.intent for e in examples]
+    counts = {label: labels.count(label) for label in set(labels)}
+    n_valid = max(1, round(fraction * len(examples)))
+    stratify = labels if min(counts.values()) >= 2 and n_valid >= len(counts) else None
+    return train_test_split(examples, test_size=n_valid, random_state=seed, stratify=stratify)
+
+
+def _load_data(inputs: RunInputs, config: DistillConfig):
+    train = [e for path in inputs.train for e in load_examples(path, inputs.label_column)]
+    labels = sorted({e.intent for e in train})
+    if inputs.valid:
+        valid = load_examples(inputs.valid, inputs.label_column)
+        check_known_intents(inputs.valid, valid, set(labels))
+    else:
+        train, valid = _split(train, config.valid_fraction, config.seed)
+    test = None
+    if inputs.test:
+        test = load_examples(inputs.test, inputs.label_column)
+        check_known_intents(inputs.test, test, set(labels))
+    book = load_templates(inputs.templates, set(labels)) if inputs.templates else None
+    return train, valid, test, labels, book
+
+
+def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
+    tokens = TokenizedTexts(teacher.encoder.tokenizer, texts, max_length)
+    both = predict_logits(lambda inputs: torch.cat(teacher(**inputs), dim=-1), tokens, device)
+    return both[:, :teacher.encoder.dim], both[:, teacher.encoder.dim:]
+
+
+def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path | None = None,
+        force: bool = False) -> RunResult:
+    cache_dir = cache_dir or weights.default_cache_dir()
+    registry = Registry(registry_dir)
+    fingerprint = run_fingerprint(config, inputs)
+    current = registry.current()
+    if current is not None and current.manifest.get("fingerprint") == fingerprint and not force:
+        print(f"[distill] {current.version} was distilled from this exact data and config; nothing to do "
+              "(--force to redo)", flush=True)
+        return RunResult(current.path, current.metrics(), up_to_date=True)
+
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    stages = _Stages()
+    start = time.perf_counter()
+    train_set, valid_set, test_set, labels, book = _load_data(inputs, config)
+    label_index = {name: i for i, name in enumerate(labels)}
+    y_train = torch.tensor([label_index[e.intent] for e in train_set])
+    y_valid = torch.tensor([label_index[e.intent] for e in valid_set])
+    train_texts, valid_texts = [e.text for e in train_set], [e.text for e in valid_set]
+    stages.done("load data", start)
+
+    start = time.perf_counter()
+    teacher_dir = weights.resolve_model(config.teacher, cache_dir)
+    student_dir = weights.resolve_model(config.student, cache_dir)
+    teacher = Teacher(SentenceEncoder.load(teacher_dir, config.max_length), len(labels))
+    stages.done("resolve and verify weights", start)
+
+    start = time.perf_counter()
+    teacher_finetuned = config.teacher_finetune == "always" or (
+        config.teacher_finetune == "auto" and device.type == "cuda")
+    options = dict(batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
+                   weight_decay=config.weight_decay, patience=config.patience, seed=config.seed)
+    if teacher_finetuned:
+        teacher.to(device)
+        teacher_training = finetune(teacher, train_texts, y_train, valid_texts, y_valid,
+                                    TrainOptions(epochs=config.teacher_epochs, desc="teacher", **options),
+                                    config.teacher_lr, config.head_lr, config.max_length, device)
+        t_train_emb, t_train_logits = _teacher_outputs(teacher, train_texts, device, config.max_length)
+
+        def teacher_logits_for(texts: list[str]) -> torch.Tensor:
+            teacher.to(device)
+            return _teacher_outputs(teacher, texts, device, config.max_length)[1]
+    else:
+        cache = EmbeddingCache(cache_dir / "teacher",
+                               f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}")
+        embed = lambda texts: teacher.encoder.to(device).encode(texts, progress="teacher embeddings")  # noqa: E731
+        t_train_emb, computed = cache.get(train_texts, embed)
+        t_valid_emb, computed_valid = cache.get(valid_texts, embed)
+        print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
+              f"{len(train_texts) + len(valid_texts) - computed - computed_valid} from cache", flush=True)
+        teacher_training = fit_head(teacher, t_train_emb, y_train, t_valid_emb, y_valid, config.teacher_head_c)
+        with torch.no_grad():
+            t_train_logits = teacher.head(t_train_emb)
+
+        def teacher_logits_for(texts: list[str]) -> torch.Tensor:
+            with torch.no_grad():
+                return teacher.head.cpu()(cache.get(texts, embed)[0])
+    stages.done("teacher", start)
+
+    start = time.perf_counter()
+    student = Student(SentenceEncoder.load(student_dir, config.max_length), len(labels), teacher.encoder.dim)
+    kept_layers = cut_layers(student.encoder, config.student_layers)
+    student.encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
+    student.to(device)
+    targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
+    kd, feature = SoftTargetKDLoss(config.temperature, config.alpha), EmbeddingMSELoss()
+    train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
+    valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
+
+    def step_loss(inputs, index):
+        embedding, logits = student(**inputs)
+        loss = kd(logits, targets["logits"][index], targets["y"][index])
+        if config.feature_weight:
+            loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
+        return loss
+
+    def student_valid_logits():
+        return predict_logits(lambda inputs: student(**inputs)[1], valid_tokens, device)
+
+    def valid_accuracy() -> float:
+        return float((student_valid_logits().argmax(-1) == y_valid).float().mean())
+
+    groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
+              {"params": [*student.head.parameters(), *student.projection.parameters()], "lr": config.head_lr}]
+    student_training = train(student, groups, train_tokens, step_loss, valid_accuracy,
+                             TrainOptions(epochs=config.epochs, desc="student", **options), device)
+    stages.done("distil student", start)
+
+    start = time.perf_counter()
+    valid_logits = student_valid_logits()
+    temperature = fit_temperature(valid_logits, y_valid)
+    confidences = F.softmax(valid_logits / temperature, dim=-1).max(-1)
+    threshold = config.oos_threshold if config.oos_threshold is not None else choose_threshold(
+        confidences.values, confidences.indices == y_valid, config.oos_quantile)
+    stages.done("calibrate", start)
+
+    start = time.perf_counter()
+    staged = registry.stage()
+    try:
+        student.cpu()
+        teacher.cpu()
+        student.encoder.save(staged / "encoder")
+        save_head(student.head, staged / "head.safetensors")
+        write_json(staged / "labels.json", labels)
+        write_json(staged / "calibration.json", {"temperature": temperature, "oos_threshold": threshold,
+                                                 "clarify_margin": config.clarify_margin})
+        write_json(staged / "config.json", config.model_dump())
+        served = IntentClassifier(SentenceEncoder.load(staged / "encoder", config.max_length),
+                                  student.head, labels, temperature)
+        if book is not None:
+            TemplateRetriever.build(book, served.encoder).save(staged)
+        stages.done("export artifact", start)
+
+        start = time.perf_counter()
+        eval_set, eval_path = (test_set, inputs.test) if test_set else (valid_set, "validation split")
+        metrics = _evaluate(teacher, teacher_logits_for, served, eval_set, labels, config)
+        metrics["test_set"] = {"file": str(eval_path), "messages": len(eval_set)}
+        metrics["teacher"].update(model=config.teacher, training=teacher_training,
+                                  finetuned=teacher_finetuned)
+        metrics["student"].update(model=config.student, layers_kept=kept_layers, training=student_training,
+                                  temperature=temperature, oos_threshold=threshold)
+        metrics["train_messages"], metrics["valid_messages"] = len(train_set), len(valid_set)
+        metrics["device"] = str(device)
+        stages.done("evaluate", start)
+        metrics["stages_s"] = stages.times
+        write_json(staged / "metrics.json", metrics)
+        write_model_card(staged / "MODEL_CARD.md", metrics, labels)
+        artifact = registry.publish(staged, fingerprint)
+    except BaseException:
+        registry.discard(staged)
+        raise
+    print(f"[distill] published {artifact.version} at {artifact.path}", flush=True)
+    return RunResult(artifact.path, metrics)
+
+
+def _evaluate(teacher: Teacher, teacher_logits_for, served: IntentClassifier, examples: list[Example],
+              labels: list[str], config: DistillConfig) -> dict:
+    """Teacher and student side by side on the same messages; latency one message at a time on the CPU."""
+    texts, gold = [e.text for e in examples], [e.intent for e in examples]
+    teacher_pred = [labels[i] for i in teacher_logits_for(texts).argmax(-1).tolist()]
+    teacher.cpu()
+    student_pred = [labels[i] for i in served.logits(texts).argmax(-1).tolist()]
+
+    @torch.inference_mode()
+    def teacher_predict(text: str) -> str:
+        embedding = teacher.encoder(**teacher.encoder.tokenize([text]))
+        return labels[int(teacher.head(embedding).argmax())]
+
+    latency = paired_latency({"teacher": teacher_predict, "student": served.predict_intent},
+                             texts[:config.latency_messages])
+    teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
+                       "latency_ms": latency["teacher"]}
+    student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(served.encoder),
+                       "latency_ms": latency["student"], "agreement": agreement(student_pred, teacher_pred)}
+    return {
+        "teacher": teacher_metrics,
+        "student": student_metrics,
+        "retention": student_metrics["accuracy"] / teacher_metrics["accuracy"],
+        "speedup_p50": latency["teacher"]["p50"] / latency["student"]["p50"],
+        "latency_threads": torch.get_num_threads(),
+    }
+
+
+def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None = None,
+                      latency_messages: int = 200) -> dict:
+    """`distill evaluate`: the served student of an artifact (or a registry's current) on a labelled file."""
+    from bot.artifact import resolve
+
+    artifact = resolve(model_dir)
+    served = IntentClassifier.from_artifact(artifact)
+    examples = load_examples(test_file, label_column)
+    texts, gold = [e.text for e in examples], [e.intent for e in examples]
+    predicted = [served.labels[i] for i in served.logits(texts).argmax(-1).tolist()]
+    latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
+    unknown = sorted({g for g in gold if g not in served.labels})
+    return {
+        "model_version": artifact.version,
+        "test_set": {"file": str(test_file), "messages": len(examples), "intents_unknown_to_model": unknown},
+        "student": {**classification_metrics(gold, predicted), "params": count_params(served.encoder),
+                    "latency_ms": latency},
+    }

@@ -1,0 +1,68 @@
+"""The teacher: a large sentence encoder with an intent head.
+
+On a CPU the encoder stays frozen and only the head is trained (logistic regression on cached
+embeddings, seconds). On a GPU the whole teacher is fine-tuned end to end.
+"""
+
+from __future__ import annotations
+
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+from torch.nn import functional as F
+
+from bot.encoder import SentenceEncoder
+from distill.trainer import TokenizedTexts, TrainOptions, predict_logits, train
+
+
+class Teacher(nn.Module):
+    def __init__(self, encoder: SentenceEncoder, n_labels: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.dim, n_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.encoder(input_ids, attention_mask)
+        return embedding, self.head(embedding)
+
+
+def fit_head(teacher: Teacher, train_emb: torch.Tensor, train_y: torch.Tensor, valid_emb: torch.Tensor,
+             valid_y: torch.Tensor, strengths: list[float]) -> dict:
+    """Logistic regression on frozen embeddings; the L2 strength that scores best on validation wins."""
+    best = None
+    for c in strengths:
+        model = LogisticRegression(C=c, max_iter=3000).fit(train_emb.numpy(), train_y.numpy())
+        score = model.score(valid_emb.numpy(), valid_y.numpy())
+        if best is None or score > best[0]:
+            best = (score, c, model)
+    score, c, model = best
+    with torch.no_grad():
+        weight = torch.zeros_like(teacher.head.weight)
+        bias = torch.full_like(teacher.head.bias, -1e4)  # classes absent from training never win
+        weight[model.classes_] = torch.as_tensor(model.coef_, dtype=weight.dtype)
+        bias[model.classes_] = torch.as_tensor(model.intercept_, dtype=bias.dtype)
+        teacher.head.weight.copy_(weight)
+        teacher.head.bias.copy_(bias)
+    return {"mode": "frozen encoder + logistic-regression head", "C": c, "valid_accuracy": score}
+
+
+def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, valid_texts: list[str],
+             valid_y: torch.Tensor, options: TrainOptions, lr: float, head_lr: float, max_length: int,
+             device: torch.device) -> dict:
+    """End-to-end fine-tuning with cross entropy (the GPU path)."""
+    tokenizer = teacher.encoder.tokenizer
+    train_tokens = TokenizedTexts(tokenizer, train_texts, max_length)
+    valid_tokens = TokenizedTexts(tokenizer, valid_texts, max_length)
+    labels = train_y.to(device)
+
+    def step_loss(inputs, index):
+        return F.cross_entropy(teacher(**inputs)[1].float(), labels[index])
+
+    def evaluate() -> float:
+        logits = predict_logits(lambda inputs: teacher(**inputs)[1], valid_tokens, device)
+        return float((logits.argmax(-1) == valid_y).float().mean())
+
+    groups = [{"params": list(teacher.encoder.parameters()), "lr": lr},
+              {"params": list(teacher.head.parameters()), "lr": head_lr}]
+    history = train(teacher, groups, train_tokens, step_loss, evaluate, options, device)
+    return {"mode": "fine-tuned end to end", **history}

@@ -1,0 +1,148 @@
+"""The training loop shared by teacher fine-tuning and student distillation.
+
+Length-bucketed dynamic padding, AdamW with linear warmup and decay, bf16 autocast and fused AdamW on
+CUDA, no host synchronisation inside an epoch, early stopping on a validation score with the best
+weights kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+
+@dataclass
+class TrainOptions:
+    epochs: int
+    batch_size: int
+    warmup_ratio: float
+    weight_decay: float
+    patience: int
+    seed: int
+    desc: str = "training"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; a no-op elsewhere."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TokenizedTexts:
+    """Texts tokenised once; `batch(indices)` pads only to the longest text of that batch."""
+
+    def __init__(self, tokenizer, texts: list[str], max_length: int):
+        self.ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        self.pad_id = tokenizer.pad_token_id or 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        longest = max(len(self.ids[i]) for i in indices)
+        input_ids = torch.full((len(indices), longest), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(indices), longest), dtype=torch.long)
+        for row, i in enumerate(indices):
+            input_ids[row, :len(self.ids[i])] = torch.tensor(self.ids[i])
+            attention_mask[row, :len(self.ids[i])] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def bucketed_batches(self, batch_size: int, rng: random.Random) -> list[list[int]]:
+        """Shuffled batches of texts of similar length (sorted within pools of 50 batches)."""
+        order = list(range(len(self.ids)))
+        rng.shuffle(order)
+        pool = batch_size * 50
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start:start + pool], key=lambda i: len(self.ids[i]))
+            batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def ordered_batches(self, batch_size: int) -> Iterator[list[int]]:
+        order = sorted(range(len(self.ids)), key=lambda i: len(self.ids[i]))
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size]
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return batch
+
+
+def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
+          step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
+          evaluate: Callable[[], float], options: TrainOptions, device: torch.device) -> dict:
+    """Train `model` on `texts`; `step_loss(inputs, indices)` gives a batch's loss (indices on `device`,
+    to pick that batch's targets). After each epoch `evaluate()` scores the model; the best weights win.
+    Returns the training history."""
+    rng = random.Random(options.seed)
+    steps_per_epoch = -(-len(texts) // options.batch_size)
+    total_steps = steps_per_epoch * options.epochs
+    for group in param_groups:
+        group.setdefault("weight_decay", options.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups, fused=device.type == "cuda")
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
+    best_score, best_state, stale, history = float("-inf"), None, 0, []
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        running = torch.zeros((), device=device)
+        batches = texts.bucketed_batches(options.batch_size, rng)
+        for indices in tqdm(batches, desc=f"{options.desc} epoch {epoch}/{options.epochs}", unit="batch"):
+            inputs = to_device(texts.batch(indices), device)
+            index = torch.tensor(indices).to(device, non_blocking=True)
+            with autocast(device):
+                loss = step_loss(inputs, index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            running += loss.detach()
+        model.eval()
+        score = evaluate()
+        history.append({"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score})
+        tqdm.write(f"{options.desc} epoch {epoch}: loss {history[-1]['loss']:.4f}, valid {score:.4f}")
+        if score > best_score:
+            best_score, stale = score, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            stale += 1
+            if stale >= options.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {"best_valid_score": best_score, "epochs_run": len(history), "history": history}
+
+
+@torch.inference_mode()
+def predict_logits(forward: Callable[[dict[str, torch.Tensor]], torch.Tensor], texts: TokenizedTexts,
+                   device: torch.device, batch_size: int = 128) -> torch.Tensor:
+    """`forward(inputs) -> logits` over all texts, in their original order, on the CPU."""
+    out = None
+    for indices in texts.ordered_batches(batch_size):
+        with autocast(device):
+            logits = forward(to_device(texts.batch(indices), device)).float()
+        if out is None:
+            out = torch.empty(len(texts), logits.shape[-1], device=device)
+        out[torch.tensor(indices, device=device)] = logits
+    return out.cpu()

@@ -1,0 +1,69 @@
+"""Shared fixtures: a tiny random transformer (seconds), and one real distilled demo bot (minutes, built once)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: fail fast instead of retrying
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+def _tiny_vocab() -> dict[str, int]:
+    """WordPiece vocabulary of the demo data's words, plus single characters so nothing is unknown."""
+    words = sorted({w for line in (DATA / "train.jsonl").read_text().splitlines()
+                    for w in json.loads(line)["text"].lower().split() if w.isalpha()})
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+
+
+def make_tiny_encoder_dir(path: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer BERT with a WordPiece tokenizer, saved as a sentence-transformers dir."""
+    import torch
+
+    from bot.encoder import SentenceEncoder
+
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizerFast(vocab=_tiny_vocab(), do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128)
+    SentenceEncoder(BertModel(config), tokenizer).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory) -> Path:
+    return make_tiny_encoder_dir(tmp_path_factory.mktemp("tiny-teacher"), hidden=48, layers=2, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_student_dir(tmp_path_factory) -> Path:
+    return make_tiny_encoder_dir(tmp_path_factory.mktemp("tiny-student"), hidden=32, layers=4, seed=2)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """The real weights cache is shared (joining the teacher is slow); tiny-model caches stay private."""
+    return Path(os.environ.get("DISTILBOT_CACHE", Path.home() / ".cache" / "distilbot"))
+
+
+@pytest.fixture(scope="session")
+def demo_registry(tmp_path_factory, cache_dir) -> Path:
+    """The real pipeline (pinned teacher and student) on the full demo data, shortened to 3 epochs."""
+    from distill.config import load_config
+    from distill.pipeline import RunInputs, run
+
+    registry = tmp_path_factory.mktemp("demo-registry")
+    config = load_config(ROOT / "configs" / "distill.yaml", ["epochs=3", "latency_messages=30"])
+    run(config, RunInputs([DATA / "train.jsonl"], test=DATA / "test.jsonl", templates=DATA / "templates.yml"),
+        registry, cache_dir)
+    return registry

@@ -1,0 +1,141 @@
+"""The chat API on the real distilled demo bot, through FastAPI's test client."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api import create_app
+from bot.policy import PolicyConfig
+from bot.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def settings(demo_registry, tmp_path_factory) -> Settings:
+    db = tmp_path_factory.mktemp("db") / "bot.db"
+    return Settings(registry=demo_registry, db_url=f"sqlite:///{db}")
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def chat(client, message, session=None, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"message": message} if session is None else {"message": message, "session_id": session}
+    return client.post("/api/chat", json=body, headers=headers)
+
+
+def test_demo_bot_meets_the_accuracy_floor(demo_registry):
+    metrics = json.loads((demo_registry / "current" / "metrics.json").read_text())
+    assert metrics["student"]["accuracy"] >= 0.90
+    assert metrics["teacher"]["accuracy"] >= 0.90
+
+
+def test_a_question_gets_the_right_answer_with_everything_the_clients_need(client):
+    response = chat(client, "where is my order?")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["intent"]["name"] == "order_status" and 0 < body["intent"]["confidence"] <= 1
+    assert body["decision"] == "answer"
+    assert body["template"].startswith("order_status") or body["template"]
+    assert body["replies"] and body["replies"][0]["text"]
+    assert all(set(b) == {"title", "payload"} for r in body["replies"] for b in r["buttons"])
+    assert body["ranking"][0] == body["intent"] and len(body["ranking"]) > 1
+    assert body["session_id"] and body["session_token"]
+
+
+def test_a_follow_up_continues_the_conversation_and_fills_slots(client):
+    first = chat(client, "hi there").json()
+    session, token = first["session_id"], first["session_token"]
+    second = chat(client, "has order NW123456 shipped yet?", session, token)
+    assert second.status_code == 200
+    body = second.json()
+    assert body["session_id"] == session and body["session_token"] is None
+    assert body["intent"]["name"] == "order_status"
+    assert "NW123456" in body["replies"][0]["text"]
+
+
+def test_sessions_are_private(client):
+    first = chat(client, "hello").json()
+    assert chat(client, "where is my order", first["session_id"]).status_code == 403
+    assert chat(client, "where is my order", first["session_id"], "forged-token").status_code == 403
+    missing = chat(client, "where is my order", "0" * 32, first["session_token"])
+    assert missing.status_code == 404 and "no conversation" in missing.json()["detail"]
+
+
+def test_asking_for_a_human_hands_off(client):
+    body = chat(client, "I want to talk to a real person please").json()
+    assert body["intent"]["name"] == "contact_human" and body["decision"] == "handoff"
+    assert chat(client, "/contact_human").json()["decision"] == "handoff"
+
+
+def test_a_quick_reply_payload_picks_its_intent(client):
+    body = chat(client, "/return_item").json()
+    assert body["intent"] == {"name": "return_item", "confidence": 1.0} and body["decision"] == "answer"
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({}, "message: Field required"),
+    ({"message": ""}, "must not be empty"),
+    ({"message": "   \n\t"}, "must not be empty"),
+    ({"message": "x" * 2001}, "2001 characters; the limit is 2000"),
+    ({"message": 42}, "message: Input should be a valid string"),
+    ({"message": ["hi"]}, "message: Input should be a valid string"),
+    ({"message": "hi", "session_id": 7}, "session_id: Input should be a valid string"),
+    ({"message": "hi", "colour": "red"}, "colour: Extra inputs are not permitted"),
+])
+def test_bad_requests_get_a_4xx_with_a_message(client, body, fragment):
+    response = client.post("/api/chat", json=body)
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+
+
+def test_malformed_json_and_bytes_are_refused_and_the_server_keeps_serving(client):
+    for raw in (b'{"message": ', b"\xff\xfe\x00garbage", b"[1, 2]"):
+        response = client.post("/api/chat", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and response.json()["detail"]
+    assert chat(client, "thanks a lot!").status_code == 200
+
+
+def test_repeated_failures_offer_a_human(settings):
+    """Two misunderstood messages in a row: first ask to rephrase, then offer a person."""
+    app = create_app(settings)
+    with TestClient(app) as client:
+        app.state.model = dataclasses.replace(app.state.model, policy=PolicyConfig(threshold=1.01,
+                                                                                   clarify_margin=0.1))
+        first = chat(client, "blorp zxq").json()
+        assert first["decision"] == "fallback" and not first["replies"][0]["buttons"]
+        second = chat(client, "fnord", first["session_id"], first["session_token"]).json()
+        assert second["decision"] == "fallback"
+        assert second["replies"][0]["buttons"] == [{"title": "Talk to a person", "payload": "/contact_human"}]
+
+
+def test_close_intents_get_a_clarifying_question(settings):
+    app = create_app(settings)
+    with TestClient(app) as client:
+        app.state.model = dataclasses.replace(app.state.model, policy=PolicyConfig(threshold=0.0,
+                                                                                   clarify_margin=1.0))
+        body = chat(client, "my refund for the returned shoes").json()
+        assert body["decision"] == "clarify" and body["template"] is None
+        payloads = [b["payload"] for b in body["replies"][0]["buttons"]]
+        assert payloads == [f"/{r['name']}" for r in body["ranking"][:3]]
+
+
+def test_conversations_survive_a_restart(settings):
+    with TestClient(create_app(settings)) as client:
+        first = chat(client, "hello").json()
+    with TestClient(create_app(settings)) as client:
+        again = chat(client, "where is my order?", first["session_id"], first["session_token"])
+        assert again.status_code == 200 and again.json()["session_id"] == first["session_id"]
+
+
+def test_health_and_docs(client):
+    assert client.get("/health").json()["status"] == "ok"
+    schema = client.get("/openapi.json").json()
+    assert "/api/chat" in schema["paths"] and client.get("/docs").status_code == 200

@@ -1,0 +1,111 @@
+"""The whole distillation run on tiny random models: stages, artifact, metrics, caching, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from bot.artifact import Registry
+from bot.served_model import ServedModel
+from distill.config import load_config
+from distill.pipeline import RunInputs, run
+from tests.conftest import DATA, ROOT
+
+METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent"]
+
+
+def _slice(source: Path, target: Path, per_intent: int) -> Path:
+    kept, lines = defaultdict(int), []
+    for line in source.read_text().splitlines():
+        intent = json.loads(line)["intent"]
+        if kept[intent] < per_intent:
+            kept[intent] += 1
+            lines.append(line)
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small-data")
+    return (_slice(DATA / "train.jsonl", folder / "train.jsonl", 8),
+            _slice(DATA / "test.jsonl", folder / "test.jsonl", 2))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, small_data, tiny_teacher_dir, tiny_student_dir):
+    train, test = small_data
+    cache = tmp_path_factory.mktemp("cache")
+    config = load_config(None, [f"teacher={tiny_teacher_dir}", f"student={tiny_student_dir}", "epochs=2",
+                                "latency_messages=10", "teacher_head_c=[1.0]"])
+    registry = tmp_path_factory.mktemp("registry")
+    inputs = RunInputs([train], test=test, templates=DATA / "templates.yml")
+    result = run(config, inputs, registry, cache)
+    return config, inputs, registry, cache, result
+
+
+def test_run_publishes_a_complete_artifact(tiny_run):
+    _, _, registry, _, result = tiny_run
+    assert Registry(registry).current().version == "v0001"
+    for name in ["encoder/model.safetensors", "head.safetensors", "labels.json", "calibration.json",
+                 "templates.json", "templates.faiss", "metrics.json", "MODEL_CARD.md", "config.json"]:
+        assert (result.artifact / name).exists(), name
+    metrics = json.loads((result.artifact / "metrics.json").read_text())
+    for model in ("teacher", "student"):
+        for key in METRIC_KEYS:
+            assert key in metrics[model]
+        assert set(metrics[model]["latency_ms"]) >= {"p50", "p99"}
+    assert 0 <= metrics["student"]["agreement"] <= 1
+    assert metrics["retention"] == pytest.approx(metrics["student"]["accuracy"] / metrics["teacher"]["accuracy"])
+    assert metrics["speedup_p50"] > 0 and metrics["student"]["layers_kept"] == [0, 1, 2, 3]
+    assert "| accuracy |" in (result.artifact / "MODEL_CARD.md").read_text()
+    served = ServedModel.load(registry)
+    assert len(served.classifier.labels) == 29 and served.retriever.index.ntotal > 29
+
+
+def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run):
+    config, inputs, registry, cache, _ = tiny_run
+    again = run(config, inputs, registry, cache)
+    assert again.up_to_date and Registry(registry).versions() == ["v0001"]
+    cached = list((cache / "teacher").glob("embeddings-*.pt"))
+    assert len(cached) == 1
+    forced = run(config.model_copy(update={"student_layers": 2}), inputs, registry, cache)
+    assert not forced.up_to_date and forced.metrics["student"]["layers_kept"] == [1, 3]
+    assert Registry(registry).versions() == ["v0001", "v0002"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distill", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_evaluate_cli_measures_a_registry(tiny_run, small_data, tmp_path):
+    _, _, registry, _, _ = tiny_run
+    out = tmp_path / "m.json"
+    done = _cli("evaluate", "--model", str(registry), "--test", str(small_data[1]), "--out", str(out),
+                "--latency-messages", "10")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(out.read_text())
+    assert metrics["test_set"]["messages"] == 58 and "accuracy" in metrics["student"]
+
+
+def test_cli_reports_bad_data_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "intent": "greeting"}\n{"text": " ", "intent": "greeting"}\n')
+    done = _cli("run", "--train", str(bad), "--registry", str(tmp_path / "reg"))
+    assert done.returncode == 2
+    assert f"error: {bad}:2: empty 'text'" in done.stderr
+    assert not (tmp_path / "reg").exists() or not Registry(tmp_path / "reg").versions()
+
+
+def test_every_cli_option_is_explained():
+    for command in (["run"], ["evaluate"]):
+        done = _cli(*command, "--help")
+        assert done.returncode == 0 and "--registry" in done.stdout or "--model" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "bot", "serve", "--help"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0 and "--registry" in done.stdout and "--db" in done.stdout

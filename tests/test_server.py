@@ -1,0 +1,71 @@
+"""The real thing: `python -m bot serve` as its own uvicorn process, talked to over HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(registry, db_url: str, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--registry", str(registry), "--port", str(port), "--db", db_url],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {process.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("server did not become healthy in 120 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_served_bot_answers_and_remembers_across_restarts(demo_registry, tmp_path):
+    db_url, port = f"sqlite:///{tmp_path / 'bot.db'}", free_port()
+    url = f"http://127.0.0.1:{port}/api/chat"
+    server = start_server(demo_registry, db_url, port)
+    try:
+        first = httpx.post(url, json={"message": "where is my order?"}, timeout=30).json()
+        assert first["intent"]["name"] == "order_status" and first["decision"] == "answer"
+        bad = httpx.post(url, json={"message": ""}, timeout=30)
+        assert bad.status_code == 422 and "empty" in bad.json()["detail"]
+    finally:
+        stop(server)
+    server = start_server(demo_registry, db_url, port)
+    try:
+        headers = {"Authorization": f"Bearer {first['session_token']}"}
+        again = httpx.post(url, json={"message": "thank you!", "session_id": first["session_id"]},
+                           headers=headers, timeout=30)
+        assert again.status_code == 200 and again.json()["intent"]["name"] == "thanks"
+    finally:
+        stop(server)
+    import sqlalchemy
+
+    with sqlalchemy.create_engine(db_url).connect() as db:
+        rows = db.execute(sqlalchemy.text("select role, text from messages order by id")).all()
+    assert [r.role for r in rows] == ["user", "bot", "user", "bot"]
+    assert rows[0].text == "where is my order?" and rows[2].text == "thank you!"
