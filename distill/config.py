@@ -25,9 +25,12 @@ class DistillConfig(BaseModel):
     teacher_epochs: int = Field(3, ge=1, description="Epochs of end-to-end teacher fine-tuning.")
     teacher_lr: float = 2e-5
     teacher_head_c: list[float] = Field([1.0, 10.0, 100.0],
-                                        description="Inverse L2 strengths tried for the frozen teacher's "
-                                                    "logistic-regression head; the best on validation wins.")
+                                        description="Inverse L2 strengths tried for the logistic-regression "
+                                                    "heads (frozen teacher, student warm start); the best on "
+                                                    "validation wins.")
 
+    warm_start: bool = Field(True, description="Start the student's head as a logistic regression on its "
+                                               "frozen embeddings (and the projection by least squares).")
     freeze_embeddings: bool = Field(True, description="Keep the student's word embeddings fixed: a third "
                                                       "of its weights, little to gain, much optimizer time.")
     epochs: int = Field(8, ge=1, description="Most epochs of student distillation.")

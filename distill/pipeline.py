@@ -23,6 +23,7 @@ from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_templates
 from distill.evaluate import agreement, classification_metrics, count_params, paired_latency
+from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import EmbeddingMSELoss, SoftTargetKDLoss
 from distill.student import Student, cut_layers
 from distill.teacher import Teacher, finetune, fit_head
@@ -97,6 +98,18 @@ def _load_data(inputs: RunInputs, config: DistillConfig):
     return train, valid, test, labels, book
 
 
+def _warm_start(student: Student, train_texts, y_train, valid_texts, y_valid, teacher_emb, config, device) -> dict:
+    """Start the head as a logistic regression on the student's own frozen embeddings and the projection
+    as their least-squares map to the teacher's, so distillation starts from a working model."""
+    if not config.warm_start:
+        return {}
+    encoder = student.encoder.to(device)
+    train_emb = encoder.encode(train_texts, progress="student embeddings (warm start)")
+    valid_emb = encoder.encode(valid_texts)
+    fit_projection(student.projection, train_emb, teacher_emb)
+    return fit_logistic_head(student.head, train_emb, y_train, valid_emb, y_valid, config.teacher_head_c)
+
+
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
     tokens = TokenizedTexts(teacher.encoder.tokenizer, texts, max_length)
     both = predict_logits(lambda inputs: torch.cat(teacher(**inputs), dim=-1), tokens, device)
@@ -167,6 +180,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     student = Student(SentenceEncoder.load(student_dir, config.max_length), len(labels), teacher.encoder.dim)
     kept_layers = cut_layers(student.encoder, config.student_layers)
     student.encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
+    warm_start = _warm_start(student, train_texts, y_train, valid_texts, y_valid, t_train_emb, config, device)
     student.to(device)
     targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
     kd, feature = SoftTargetKDLoss(config.temperature, config.alpha), EmbeddingMSELoss()
@@ -223,7 +237,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         metrics["test_set"] = {"file": str(eval_path), "messages": len(eval_set)}
         metrics["teacher"].update(model=config.teacher, training=teacher_training,
                                   finetuned=teacher_finetuned)
-        metrics["student"].update(model=config.student, layers_kept=kept_layers, training=student_training,
+        metrics["student"].update(model=config.student, layers_kept=kept_layers, warm_start=warm_start,
+                                  training=student_training,
                                   temperature=temperature, oos_threshold=threshold)
         metrics["train_messages"], metrics["valid_messages"] = len(train_set), len(valid_set)
         metrics["device"] = str(device)

@@ -7,11 +7,11 @@ embeddings, seconds). On a GPU the whole teacher is fine-tuned end to end.
 from __future__ import annotations
 
 import torch
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 from torch.nn import functional as F
 
 from bot.encoder import SentenceEncoder
+from distill.linear_probe import fit_logistic_head
 from distill.trainer import TokenizedTexts, TrainOptions, predict_logits, train
 
 
@@ -28,22 +28,9 @@ class Teacher(nn.Module):
 
 def fit_head(teacher: Teacher, train_emb: torch.Tensor, train_y: torch.Tensor, valid_emb: torch.Tensor,
              valid_y: torch.Tensor, strengths: list[float]) -> dict:
-    """Logistic regression on frozen embeddings; the L2 strength that scores best on validation wins."""
-    best = None
-    for c in strengths:
-        model = LogisticRegression(C=c, max_iter=3000).fit(train_emb.numpy(), train_y.numpy())
-        score = model.score(valid_emb.numpy(), valid_y.numpy())
-        if best is None or score > best[0]:
-            best = (score, c, model)
-    score, c, model = best
-    with torch.no_grad():
-        weight = torch.zeros_like(teacher.head.weight)
-        bias = torch.full_like(teacher.head.bias, -1e4)  # classes absent from training never win
-        weight[model.classes_] = torch.as_tensor(model.coef_, dtype=weight.dtype)
-        bias[model.classes_] = torch.as_tensor(model.intercept_, dtype=bias.dtype)
-        teacher.head.weight.copy_(weight)
-        teacher.head.bias.copy_(bias)
-    return {"mode": "frozen encoder + logistic-regression head", "C": c, "valid_accuracy": score}
+    """The CPU path: logistic regression on the frozen encoder's embeddings."""
+    found = fit_logistic_head(teacher.head, train_emb, train_y, valid_emb, valid_y, strengths)
+    return {"mode": "frozen encoder + logistic-regression head", **found}
 
 
 def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, valid_texts: list[str],

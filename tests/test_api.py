@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -103,12 +104,18 @@ def test_malformed_json_and_bytes_are_refused_and_the_server_keeps_serving(clien
     assert chat(client, "thanks a lot!").status_code == 200
 
 
-def test_repeated_failures_offer_a_human(settings):
-    """Two misunderstood messages in a row: first ask to rephrase, then offer a person."""
+@contextmanager
+def client_with_policy(settings, policy: PolicyConfig):
+    """The real model with other policy settings, to reach decisions a confident model rarely makes."""
     app = create_app(settings)
     with TestClient(app) as client:
-        app.state.model = dataclasses.replace(app.state.model, policy=PolicyConfig(threshold=1.01,
-                                                                                   clarify_margin=0.1))
+        app.state.model = dataclasses.replace(app.state.model, policy=policy)
+        yield client
+
+
+def test_repeated_failures_offer_a_human(settings):
+    """Two misunderstood messages in a row: first ask to rephrase, then offer a person."""
+    with client_with_policy(settings, PolicyConfig(threshold=1.01, clarify_margin=0.1)) as client:
         first = chat(client, "blorp zxq").json()
         assert first["decision"] == "fallback" and not first["replies"][0]["buttons"]
         second = chat(client, "fnord", first["session_id"], first["session_token"]).json()
@@ -117,10 +124,7 @@ def test_repeated_failures_offer_a_human(settings):
 
 
 def test_close_intents_get_a_clarifying_question(settings):
-    app = create_app(settings)
-    with TestClient(app) as client:
-        app.state.model = dataclasses.replace(app.state.model, policy=PolicyConfig(threshold=0.0,
-                                                                                   clarify_margin=1.0))
+    with client_with_policy(settings, PolicyConfig(threshold=0.0, clarify_margin=1.0)) as client:
         body = chat(client, "my refund for the returned shoes").json()
         assert body["decision"] == "clarify" and body["template"] is None
         payloads = [b["payload"] for b in body["replies"][0]["buttons"]]
