@@ -23,6 +23,13 @@ class ChatRequest(BaseModel):
                                            "'/order_status'.")
     session_id: StrictStr | None = Field(None, description="Continue this conversation; omit to start one.")
 
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty or only whitespace")
+        return value
+
 
 class ButtonOut(BaseModel):
     title: str
@@ -68,16 +75,6 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    class ValidChatRequest(ChatRequest):
-        @field_validator("message")
-        @classmethod
-        def _not_blank_not_huge(cls, value: str) -> str:
-            if not value.strip():
-                raise ValueError("must not be empty or only whitespace")
-            if len(value) > settings.max_message_chars:
-                raise ValueError(f"is {len(value)} characters; the limit is {settings.max_message_chars}")
-            return value
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.model = ServedModel.load(settings.registry)
@@ -100,9 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/chat", response_model=ChatResponse, tags=["chat"],
               responses={403: {"description": "wrong or missing session token"},
                          404: {"description": "unknown session id"}})
-    def chat(body: ValidChatRequest, request: Request,
+    def chat(body: ChatRequest, request: Request,
              authorization: Annotated[str | None, Header()] = None) -> ChatResponse:
         """Send the visitor's message; get the bot's replies and what it understood."""
+        if len(body.message) > settings.max_message_chars:
+            raise HTTPException(422, f"message: is {len(body.message)} characters; "
+                                     f"the limit is {settings.max_message_chars}")
         try:
             turn = request.app.state.chat.handle(body.message, body.session_id, _bearer(authorization))
         except SessionNotFound:
