@@ -50,10 +50,7 @@ def run(
 ) -> None:
     """Distil a student from the teacher on your data, evaluate both, and publish the student."""
     from distill.config import load_config
-    from distill.data import DataError
-    from distill.pipeline import RunInputs
-    from distill.pipeline import run as run_pipeline
-    from distill.weights import WeightsError
+    from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 
     overrides = list(set_ or [])
     if student_layers is not None:
@@ -63,10 +60,22 @@ def run(
         overrides.append(f"epochs={epochs}")
     if device is not None:
         overrides.append(f"device={device}")
+    inputs = RunInputs(train, valid, test, templates, label_column)
     try:
         cfg = load_config(config, overrides)
-        result = run_pipeline(cfg, RunInputs(train, valid, test, templates, label_column), registry,
-                              cache_dir, force)
+        current = None if force else up_to_date(registry, run_fingerprint(cfg, inputs))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if current is not None:  # checked before importing torch: a rerun of `make demo` starts at once
+        typer.echo(f"{current.version} was distilled from this exact data and config; nothing to do "
+                   f"(--force to redo) -> {current.path}")
+        return
+    from distill.data import DataError
+    from distill.pipeline import run as run_pipeline
+    from distill.weights import WeightsError
+
+    try:
+        result = run_pipeline(cfg, inputs, registry, cache_dir, force)
     except (DataError, WeightsError, ValueError, OSError) as exc:
         _fail(str(exc))
     m = result.metrics

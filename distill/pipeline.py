@@ -3,7 +3,6 @@ distil → calibrate → evaluate → artifact → publish."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from distill.data import Example, check_known_intents, load_examples, load_templ
 from distill.evaluate import agreement, classification_metrics, count_params, paired_latency
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import EmbeddingMSELoss, SoftTargetKDLoss
+from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 from distill.student import Student, cut_layers
 from distill.teacher import Teacher, finetune, fit_head
 from distill.trainer import (
@@ -35,15 +35,6 @@ from distill.trainer import (
     seed_everything,
     train,
 )
-
-
-@dataclass
-class RunInputs:
-    train: list[Path]
-    valid: Path | None = None
-    test: Path | None = None
-    templates: Path | None = None
-    label_column: str | None = None
 
 
 @dataclass
@@ -62,16 +53,6 @@ class _Stages:
     def done(self, name: str, start: float) -> None:
         self.times[name] = round(time.perf_counter() - start, 2)
         print(f"[distill] {name}: {self.times[name]:.1f}s", flush=True)
-
-
-def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
-    """Identifies a run by its config and the bytes of its data, so an unchanged run is skipped."""
-    digest = hashlib.sha256(config.model_dump_json().encode())
-    for path in [*inputs.train, inputs.valid, inputs.test, inputs.templates]:
-        if path is not None:
-            digest.update(str(path).encode() + Path(path).read_bytes())
-    digest.update(str(inputs.label_column).encode())
-    return digest.hexdigest()[:20]
 
 
 def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -121,8 +102,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     cache_dir = cache_dir or weights.default_cache_dir()
     registry = Registry(registry_dir)
     fingerprint = run_fingerprint(config, inputs)
-    current = registry.current()
-    if current is not None and current.manifest.get("fingerprint") == fingerprint and not force:
+    current = up_to_date(registry_dir, fingerprint)
+    if current is not None and not force:
         print(f"[distill] {current.version} was distilled from this exact data and config; nothing to do "
               "(--force to redo)", flush=True)
         return RunResult(current.path, current.metrics(), up_to_date=True)

@@ -60,7 +60,8 @@ def cache_dir(tmp_path_factory) -> Path:
 def demo_registry(tmp_path_factory, cache_dir) -> Path:
     """The real pipeline (pinned teacher and student) on the full demo data, shortened to 3 epochs."""
     from distill.config import load_config
-    from distill.pipeline import RunInputs, run
+    from distill.pipeline import run
+    from distill.run_inputs import RunInputs
 
     registry = tmp_path_factory.mktemp("demo-registry")
     config = load_config(ROOT / "configs" / "distill.yaml", ["epochs=3", "latency_messages=30"])

@@ -13,7 +13,8 @@ import pytest
 from bot.artifact import Registry
 from bot.served_model import ServedModel
 from distill.config import load_config
-from distill.pipeline import RunInputs, run
+from distill.pipeline import run
+from distill.run_inputs import RunInputs
 from tests.conftest import DATA, ROOT
 
 METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent"]
@@ -37,12 +38,16 @@ def small_data(tmp_path_factory):
             _slice(DATA / "test.jsonl", folder / "test.jsonl", 2))
 
 
+def tiny_overrides(teacher_dir, student_dir) -> list[str]:
+    return [f"teacher={teacher_dir}", f"student={student_dir}", "epochs=2", "latency_messages=10",
+            "teacher_head_c=[1.0]"]
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, small_data, tiny_teacher_dir, tiny_student_dir):
     train, test = small_data
     cache = tmp_path_factory.mktemp("cache")
-    config = load_config(None, [f"teacher={tiny_teacher_dir}", f"student={tiny_student_dir}", "epochs=2",
-                                "latency_messages=10", "teacher_head_c=[1.0]"])
+    config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir))
     registry = tmp_path_factory.mktemp("registry")
     inputs = RunInputs([train], test=test, templates=DATA / "templates.yml")
     result = run(config, inputs, registry, cache)
@@ -68,10 +73,14 @@ def test_run_publishes_a_complete_artifact(tiny_run):
     assert len(served.classifier.labels) == 29 and served.retriever.index.ntotal > 29
 
 
-def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run):
+def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run, tiny_teacher_dir, tiny_student_dir):
     config, inputs, registry, cache, _ = tiny_run
     again = run(config, inputs, registry, cache)
     assert again.up_to_date and Registry(registry).versions() == ["v0001"]
+    sets = [arg for item in tiny_overrides(tiny_teacher_dir, tiny_student_dir) for arg in ("--set", item)]
+    cli = _cli("run", "--train", str(inputs.train[0]), "--test", str(inputs.test), "--templates",
+               str(inputs.templates), "--registry", str(registry), *sets)
+    assert cli.returncode == 0 and "v0001 was distilled from this exact data and config" in cli.stdout
     cached = list((cache / "teacher").glob("embeddings-*.pt"))
     assert len(cached) == 1
     forced = run(config.model_copy(update={"student_layers": 2}), inputs, registry, cache)

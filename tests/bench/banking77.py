@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from distill.config import load_config  # noqa: E402
-from distill.pipeline import RunInputs, run  # noqa: E402
+from distill.pipeline import run  # noqa: E402
+from distill.run_inputs import RunInputs  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "banking77"
 
