@@ -102,10 +102,10 @@ class ChatService:
 
     def handle(self, text: str, session_id: str | None = None, token: str | None = None) -> TurnResult:
         model = self.model_source()
+        prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
+        decision = decide(prediction, model.policy, explicit)
         with self.sessions.begin() as db:
             conversation, new_token = self._open(db, session_id, token)
-            prediction, explicit = self._understand(model, text)
-            decision = decide(prediction, model.policy, explicit)
             conversation.slots = {**(conversation.slots or {}), **extract_slots(text)}
             decision, template, replies = self._respond(model, conversation, prediction, decision)
             top = prediction.top
