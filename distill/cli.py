@@ -108,3 +108,19 @@ def evaluate(
                    f"p50 {s['latency_ms']['p50']:.1f} ms -> {out}")
     else:
         sys.stdout.write(text + "\n")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="metrics.json, an artifact folder, or a registry (its current).")],
+    run_b: Annotated[Path, typer.Argument(help="The same, for the second run.")],
+) -> None:
+    """Print two runs' metrics side by side, with the difference B - A."""
+    from bot.artifact import ArtifactError
+    from distill.compare import comparison_table, load_metrics
+
+    try:
+        a, b = load_metrics(run_a), load_metrics(run_b)
+    except (ArtifactError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(comparison_table(a, b, str(run_a), str(run_b)))

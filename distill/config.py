@@ -41,8 +41,13 @@ class DistillConfig(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     patience: int = Field(2, ge=1, description="Stop after this many epochs without a better validation score.")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature T of the distillation KL.")
+    temperature_end: float | None = Field(None, gt=0, description="If set, T moves linearly to this value "
+                                                                  "over training; else T stays constant.")
     alpha: float = Field(0.5, ge=0, le=1, description="Distillation ratio: alpha*KL + (1-alpha)*cross-entropy.")
-    feature_weight: float = Field(1.0, ge=0, description="Weight of the projected-embedding MSE to the teacher.")
+    alpha_end: float | None = Field(None, ge=0, le=1, description="If set, alpha moves linearly to this value.")
+    feature_weight: float = Field(1.0, ge=0, description="Weight of the sentence-embedding loss to the teacher.")
+    feature_loss: Literal["mse", "cosine"] = Field("mse", description="Sentence-embedding loss: squared "
+                                                                      "distance or 1 - cosine.")
 
     valid_fraction: float = Field(0.1, gt=0, lt=1, description="Share of training data held out when no --valid.")
     oos_threshold: float | None = Field(None, description="Fixed out-of-scope confidence threshold; "

@@ -54,3 +54,52 @@ def _percentiles(values: list[float]) -> dict:
         "mean": round(statistics.fmean(ordered), 3),
         "n": len(ordered),
     }
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
+                               bins: int = 15) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins."""
+    confidence, predicted = torch.softmax(logits.float() / temperature, dim=-1).max(-1)
+    correct = (predicted == labels).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            error += float(in_bin.float().mean() * (confidence[in_bin].mean() - correct[in_bin].mean()).abs())
+    return error
+
+
+def retrieval_metrics(retriever, embeddings: torch.Tensor, gold: list[str]) -> dict:
+    """Recall@1, recall@5 and MRR of the answer templates: a hit is a template of the message's intent.
+    Messages whose intent has no template are left out."""
+    answerable = {t.intent for t in retriever.book.templates}
+    ranks = []
+    for embedding, intent in zip(embeddings, gold):
+        if intent not in answerable:
+            continue
+        hits = retriever.search(embedding, k=len(retriever.book.templates))
+        ranks.append(next(i for i, hit in enumerate(hits, start=1) if hit.template.intent == intent))
+    if not ranks:
+        return {}
+    return {"recall_at_1": sum(r <= 1 for r in ranks) / len(ranks),
+            "recall_at_5": sum(r <= 5 for r in ranks) / len(ranks),
+            "mrr": sum(1 / r for r in ranks) / len(ranks), "queries": len(ranks)}
+
+
+def throughput(predict_batch: Callable[[list[str]], object], texts: list[str]) -> float:
+    """Messages per second when a whole list is classified at once (batched)."""
+    start = time.perf_counter()
+    predict_batch(texts)
+    return round(len(texts) / (time.perf_counter() - start), 1)
+
+
+def disk_mb(*paths) -> float:
+    """Size on disk of files and folders, in MB."""
+    from pathlib import Path
+
+    total = 0
+    for path in map(Path, paths):
+        total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else \
+            path.stat().st_size
+    return round(total / 1e6, 1)

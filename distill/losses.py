@@ -18,14 +18,16 @@ class SoftTargetKDLoss(nn.Module):
         super().__init__()
         self.temperature, self.alpha = temperature, alpha
 
-    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                labels: torch.Tensor) -> torch.Tensor:
-        t = self.temperature
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                temperature: float | None = None, alpha: float | None = None) -> torch.Tensor:
+        """`temperature` and `alpha` override the constructor's for this call (for schedules)."""
+        t = self.temperature if temperature is None else temperature
+        alpha = self.alpha if alpha is None else alpha
         soft = F.kl_div(F.log_softmax(student_logits.float() / t, dim=-1),
                         F.log_softmax(teacher_logits.float() / t, dim=-1),
                         log_target=True, reduction="batchmean") * (t * t)
         hard = F.cross_entropy(student_logits.float(), labels)
-        return self.alpha * soft + (1 - self.alpha) * hard
+        return alpha * soft + (1 - alpha) * hard
 
 
 class EmbeddingMSELoss(nn.Module):
@@ -34,3 +36,16 @@ class EmbeddingMSELoss(nn.Module):
 
     def forward(self, projected: torch.Tensor, teacher_embedding: torch.Tensor) -> torch.Tensor:
         return (projected.float() - teacher_embedding.float()).pow(2).sum(-1).mean()
+
+
+class EmbeddingCosineLoss(nn.Module):
+    """1 − cosine similarity between the student's projected sentence vector and the teacher's: matches
+    directions only, which is all a normalised retrieval embedding needs."""
+
+    def forward(self, projected: torch.Tensor, teacher_embedding: torch.Tensor) -> torch.Tensor:
+        return (1 - F.cosine_similarity(projected.float(), teacher_embedding.float(), dim=-1)).mean()
+
+
+def linear_schedule(start: float, end: float | None, progress: float) -> float:
+    """`start` when `end` is None (constant); else moves linearly from `start` to `end` as progress goes 0 → 1."""
+    return start if end is None else start + (end - start) * progress

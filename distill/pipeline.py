@@ -3,6 +3,7 @@ distil → calibrate → evaluate → artifact → publish."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,18 @@ from distill.calibration import choose_threshold, fit_temperature
 from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_templates
-from distill.evaluate import agreement, classification_metrics, count_params, paired_latency
+from distill.evaluate import (
+    agreement,
+    classification_metrics,
+    count_params,
+    disk_mb,
+    expected_calibration_error,
+    paired_latency,
+    retrieval_metrics,
+    throughput,
+)
 from distill.linear_probe import fit_logistic_head, fit_projection
-from distill.losses import EmbeddingMSELoss, SoftTargetKDLoss
+from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
 from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 from distill.student import Student, cut_layers
 from distill.teacher import Teacher, finetune, fit_head
@@ -128,8 +138,12 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     start = time.perf_counter()
     teacher_finetuned = config.teacher_finetune == "always" or (
         config.teacher_finetune == "auto" and device.type == "cuda")
+    run_dir = Path(registry_dir) / ".runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{fingerprint}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_log = run_dir / "run_log.jsonl"
     options = dict(batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
-                   weight_decay=config.weight_decay, patience=config.patience, seed=config.seed)
+                   weight_decay=config.weight_decay, patience=config.patience, seed=config.seed,
+                   log_path=run_log)
     if teacher_finetuned:
         teacher.to(device)
         teacher_training = finetune(teacher, train_texts, y_train, valid_texts, y_valid,
@@ -137,9 +151,9 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
                                     config.teacher_lr, config.head_lr, config.max_length, device)
         t_train_emb, t_train_logits = _teacher_outputs(teacher, train_texts, device, config.max_length)
 
-        def teacher_logits_for(texts: list[str]) -> torch.Tensor:
+        def teacher_outputs_for(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
             teacher.to(device)
-            return _teacher_outputs(teacher, texts, device, config.max_length)[1]
+            return _teacher_outputs(teacher, texts, device, config.max_length)
     else:
         cache = EmbeddingCache(cache_dir / "teacher",
                                f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}")
@@ -152,9 +166,10 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         with torch.no_grad():
             t_train_logits = teacher.head(t_train_emb)
 
-        def teacher_logits_for(texts: list[str]) -> torch.Tensor:
+        def teacher_outputs_for(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            embeddings = cache.get(texts, embed)[0]
             with torch.no_grad():
-                return teacher.head.cpu()(cache.get(texts, embed)[0])
+                return embeddings, teacher.head.cpu()(embeddings)
     stages.done("teacher", start)
 
     start = time.perf_counter()
@@ -164,13 +179,16 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     warm_start = _warm_start(student, train_texts, y_train, valid_texts, y_valid, t_train_emb, config, device)
     student.to(device)
     targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
-    kd, feature = SoftTargetKDLoss(config.temperature, config.alpha), EmbeddingMSELoss()
+    kd = SoftTargetKDLoss(config.temperature, config.alpha)
+    feature = EmbeddingCosineLoss() if config.feature_loss == "cosine" else EmbeddingMSELoss()
     train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
     valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
 
-    def step_loss(inputs, index):
+    def step_loss(inputs, index, progress):
         embedding, logits = student(**inputs)
-        loss = kd(logits, targets["logits"][index], targets["y"][index])
+        loss = kd(logits, targets["logits"][index], targets["y"][index],
+                  linear_schedule(config.temperature, config.temperature_end, progress),
+                  linear_schedule(config.alpha, config.alpha_end, progress))
         if config.feature_weight:
             loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
         return loss
@@ -214,7 +232,12 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
 
         start = time.perf_counter()
         eval_set, eval_path = (test_set, inputs.test) if test_set else (valid_set, "validation split")
-        metrics = _evaluate(teacher, teacher_logits_for, served, eval_set, labels, config)
+        retriever = TemplateRetriever.load(staged) if book is not None else None
+        metrics = _evaluate(teacher, teacher_outputs_for, served, retriever, eval_set, (valid_texts, y_valid),
+                            labels, config)
+        metrics["teacher"]["disk_mb"] = disk_mb(teacher_dir / "model.safetensors")
+        metrics["student"]["disk_mb"] = disk_mb(staged / "encoder" / "model.safetensors",
+                                                staged / "head.safetensors")
         metrics["test_set"] = {"file": str(eval_path), "messages": len(eval_set)}
         metrics["teacher"].update(model=config.teacher, training=teacher_training,
                                   finetuned=teacher_finetuned)
@@ -226,6 +249,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         stages.done("evaluate", start)
         metrics["stages_s"] = stages.times
         write_json(staged / "metrics.json", metrics)
+        if run_log.exists():
+            shutil.copyfile(run_log, staged / "run_log.jsonl")
         write_model_card(staged / "MODEL_CARD.md", metrics, labels)
         artifact = registry.publish(staged, fingerprint)
     except BaseException:
@@ -235,25 +260,45 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     return RunResult(artifact.path, metrics)
 
 
-def _evaluate(teacher: Teacher, teacher_logits_for, served: IntentClassifier, examples: list[Example],
-              labels: list[str], config: DistillConfig) -> dict:
-    """Teacher and student side by side on the same messages; latency one message at a time on the CPU."""
+def _evaluate(teacher: Teacher, teacher_outputs_for, served: IntentClassifier, retriever, examples: list[Example],
+              valid: tuple[list[str], torch.Tensor], labels: list[str], config: DistillConfig) -> dict:
+    """Teacher and student side by side on the same messages: quality, calibration, retrieval, speed
+    (latency one message at a time on the CPU, timed in turns; throughput batched)."""
     texts, gold = [e.text for e in examples], [e.intent for e in examples]
-    teacher_pred = [labels[i] for i in teacher_logits_for(texts).argmax(-1).tolist()]
+    y_gold = torch.tensor([labels.index(g) for g in gold])
+    teacher_emb, teacher_logits = teacher_outputs_for(texts)
+    teacher_temperature = fit_temperature(teacher_outputs_for(valid[0])[1], valid[1])
     teacher.cpu()
-    student_pred = [labels[i] for i in served.logits(texts).argmax(-1).tolist()]
+    student_emb = served.encoder.encode(texts)
+    with torch.inference_mode():
+        student_logits = served.head(student_emb)
+    teacher_pred = [labels[i] for i in teacher_logits.argmax(-1).tolist()]
+    student_pred = [labels[i] for i in student_logits.argmax(-1).tolist()]
 
     @torch.inference_mode()
     def teacher_predict(text: str) -> str:
         embedding = teacher.encoder(**teacher.encoder.tokenize([text]))
         return labels[int(teacher.head(embedding).argmax())]
 
+    @torch.inference_mode()
+    def teacher_batch(batch: list[str]) -> torch.Tensor:
+        return teacher.head(teacher.encoder.encode(batch))
+
     latency = paired_latency({"teacher": teacher_predict, "student": served.predict_intent},
                              texts[:config.latency_messages])
+    sample = texts[:512]
     teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
-                       "latency_ms": latency["teacher"]}
+                       "latency_ms": latency["teacher"], "throughput_msgs_s": throughput(teacher_batch, sample),
+                       "temperature": teacher_temperature,
+                       "ece": expected_calibration_error(teacher_logits, y_gold, teacher_temperature)}
     student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(served.encoder),
-                       "latency_ms": latency["student"], "agreement": agreement(student_pred, teacher_pred)}
+                       "latency_ms": latency["student"], "throughput_msgs_s": throughput(served.logits, sample),
+                       "agreement": agreement(student_pred, teacher_pred),
+                       "ece": expected_calibration_error(student_logits, y_gold, served.temperature)}
+    if retriever is not None:
+        teacher_retriever = TemplateRetriever.build(retriever.book, teacher.encoder)
+        teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb, gold)
+        student_metrics["retrieval"] = retrieval_metrics(retriever, student_emb, gold)
     return {
         "teacher": teacher_metrics,
         "student": student_metrics,

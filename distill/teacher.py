@@ -42,7 +42,7 @@ def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, va
     valid_tokens = TokenizedTexts(tokenizer, valid_texts, max_length)
     labels = train_y.to(device)
 
-    def step_loss(inputs, index):
+    def step_loss(inputs, index, _progress):
         return F.cross_entropy(teacher(**inputs)[1].float(), labels[index])
 
     def evaluate() -> float:

@@ -8,9 +8,12 @@ weights kept.
 from __future__ import annotations
 
 import copy
+import json
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +30,8 @@ class TrainOptions:
     patience: int
     seed: int
     desc: str = "training"
+    log_path: Path | None = None
+    """Append one JSON line per evaluation here (the run log)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,11 +94,11 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
-          step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
+          step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor, float], torch.Tensor],
           evaluate: Callable[[], float], options: TrainOptions, device: torch.device) -> dict:
-    """Train `model` on `texts`; `step_loss(inputs, indices)` gives a batch's loss (indices on `device`,
-    to pick that batch's targets). After each epoch `evaluate()` scores the model; the best weights win.
-    Returns the training history."""
+    """Train `model` on `texts`; `step_loss(inputs, indices, progress)` gives a batch's loss (indices on
+    `device`, to pick that batch's targets; progress in [0, 1) for schedules). After each epoch
+    `evaluate()` scores the model; the best weights win. Returns the training history."""
     rng = random.Random(options.seed)
     steps_per_epoch = -(-len(texts) // options.batch_size)
     total_steps = steps_per_epoch * options.epochs
@@ -101,7 +106,7 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         group.setdefault("weight_decay", options.weight_decay)
     optimizer = torch.optim.AdamW(param_groups, fused=device.type == "cuda")
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
-    best_score, best_state, stale, history = float("-inf"), None, 0, []
+    best_score, best_state, stale, history, step = float("-inf"), None, 0, [], 0
     for epoch in range(1, options.epochs + 1):
         model.train()
         running = torch.zeros((), device=device)
@@ -110,16 +115,21 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
             inputs = to_device(texts.batch(indices), device)
             index = torch.tensor(indices).to(device, non_blocking=True)
             with autocast(device):
-                loss = step_loss(inputs, index)
+                loss = step_loss(inputs, index, step / total_steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             running += loss.detach()
+            step += 1
         model.eval()
         score = evaluate()
-        history.append({"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score})
+        history.append({"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score,
+                        "lr": scheduler.get_last_lr()[0]})
+        if options.log_path is not None:
+            with open(options.log_path, "a") as log:
+                log.write(json.dumps({"time": time.time(), "stage": options.desc, **history[-1]}) + "\n")
         tqdm.write(f"{options.desc} epoch {epoch}: loss {history[-1]['loss']:.4f}, valid {score:.4f}")
         if score > best_score:
             best_score, stale = score, 0

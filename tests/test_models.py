@@ -10,7 +10,8 @@ import torch
 from bot.artifact import ArtifactError, Registry, resolve, write_json
 from bot.encoder import SentenceEncoder
 from distill.calibration import choose_threshold, fit_temperature
-from distill.losses import EmbeddingMSELoss, SoftTargetKDLoss
+from distill.evaluate import expected_calibration_error
+from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
 from distill.student import Student, cut_layers, layers_to_keep
 
 
@@ -75,6 +76,18 @@ def test_kd_loss_is_cross_entropy_when_alpha_is_zero_and_zero_when_matching_with
     assert SoftTargetKDLoss(alpha=1.0)(logits, logits, labels).abs() < 1e-6
 
 
+def test_cosine_feature_loss_ignores_length_and_schedules_move_linearly():
+    a = torch.randn(3, 8)
+    assert EmbeddingCosineLoss()(a * 5, a).abs() < 1e-6 and EmbeddingMSELoss()(a * 5, a) > 1
+    assert EmbeddingCosineLoss()(-a, a) == pytest.approx(2.0)
+    assert linear_schedule(2.0, None, 0.7) == 2.0
+    assert linear_schedule(4.0, 1.0, 0.0) == 4.0 and linear_schedule(4.0, 1.0, 0.5) == pytest.approx(2.5)
+    logits, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 0])
+    kd = SoftTargetKDLoss(temperature=2.0, alpha=1.0)
+    assert torch.isclose(kd(logits, -logits, labels, alpha=0.0), torch.nn.functional.cross_entropy(logits, labels))
+    assert not torch.isclose(kd(logits, -logits, labels, temperature=8.0), kd(logits, -logits, labels))
+
+
 def test_temperature_scaling_softens_overconfident_logits():
     torch.manual_seed(0)
     labels = torch.randint(0, 4, (400,))
@@ -107,3 +120,11 @@ def test_registry_publishes_versions_and_switches_current_atomically(tmp_path):
     assert not [p for p in (tmp_path / "reg").iterdir() if p.name.startswith(".")]  # no staging left over
     with pytest.raises(ArtifactError, match="no version 'v0009'"):
         registry.switch("v0009")
+
+
+def test_calibration_error_of_a_perfectly_calibrated_and_an_overconfident_model():
+    labels = torch.tensor([0, 0, 0, 0])
+    right_half = torch.zeros(4, 2)  # 50% sure (class 0 by a hair below), right every time
+    assert expected_calibration_error(right_half + torch.tensor([1e-4, 0.0]), labels) == pytest.approx(0.5, abs=1e-3)
+    confident_wrong = torch.tensor([[0.0, 9.0]] * 4)
+    assert expected_calibration_error(confident_wrong, labels) > 0.99

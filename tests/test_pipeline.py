@@ -17,7 +17,8 @@ from distill.pipeline import run
 from distill.run_inputs import RunInputs
 from tests.conftest import DATA, ROOT
 
-METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent"]
+METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent", "ece", "throughput_msgs_s", "disk_mb",
+               "retrieval"]
 
 
 def _slice(source: Path, target: Path, per_intent: int) -> Path:
@@ -65,10 +66,16 @@ def test_run_publishes_a_complete_artifact(tiny_run):
         for key in METRIC_KEYS:
             assert key in metrics[model]
         assert set(metrics[model]["latency_ms"]) >= {"p50", "p99"}
+        retrieval = metrics[model]["retrieval"]
+        assert 0 <= retrieval["recall_at_1"] <= retrieval["recall_at_5"] <= 1 and retrieval["queries"] == 58
+        assert 0 <= metrics[model]["ece"] <= 1 and metrics[model]["throughput_msgs_s"] > 0
     assert 0 <= metrics["student"]["agreement"] <= 1
     assert metrics["retention"] == pytest.approx(metrics["student"]["accuracy"] / metrics["teacher"]["accuracy"])
     assert metrics["speedup_p50"] > 0 and metrics["student"]["layers_kept"] == [0, 1, 2, 3]
     assert "| accuracy |" in (result.artifact / "MODEL_CARD.md").read_text()
+    log = [json.loads(line) for line in (result.artifact / "run_log.jsonl").read_text().splitlines()]
+    assert [entry["epoch"] for entry in log] == list(range(1, metrics["student"]["training"]["epochs_run"] + 1))
+    assert all(entry["stage"] == "student" and "valid_score" in entry and "lr" in entry for entry in log)
     served = ServedModel.load(registry)
     assert len(served.classifier.labels) == 29 and served.retriever.index.ntotal > 29
 
@@ -83,9 +90,15 @@ def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run, tiny_teacher_
     assert cli.returncode == 0 and "v0001 was distilled from this exact data and config" in cli.stdout
     cached = list((cache / "teacher").glob("embeddings-*.pt"))
     assert len(cached) == 1
-    forced = run(config.model_copy(update={"student_layers": 2}), inputs, registry, cache)
+    other = config.model_copy(update={"student_layers": 2, "feature_loss": "cosine", "temperature_end": 1.0,
+                                      "alpha_end": 0.9})
+    forced = run(other, inputs, registry, cache)
     assert not forced.up_to_date and forced.metrics["student"]["layers_kept"] == [1, 3]
     assert Registry(registry).versions() == ["v0001", "v0002"]
+    compared = _cli("compare", str(registry / "v0001"), str(registry))
+    assert compared.returncode == 0
+    row = next(line for line in compared.stdout.splitlines() if line.startswith("student.params"))
+    assert row.split()[1] != row.split()[2]  # 4 layers against 2
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -109,6 +122,10 @@ def test_cli_reports_bad_data_with_file_and_line(tmp_path):
     assert done.returncode == 2
     assert f"error: {bad}:2: empty 'text'" in done.stderr
     assert not (tmp_path / "reg").exists() or not Registry(tmp_path / "reg").versions()
+    good = tmp_path / "good.csv"
+    good.write_text("text,intent\nhello,greeting\n")
+    done = _cli("run", "--train", str(good), "--train", str(bad), "--registry", str(tmp_path / "reg"))
+    assert done.returncode == 2 and f"{bad}:2: empty 'text'" in done.stderr  # every --train file is read
 
 
 def test_every_cli_option_is_explained():
