@@ -28,3 +28,17 @@ def choose_threshold(confidences: torch.Tensor, correct: torch.Tensor, quantile:
     if right.numel() == 0:
         return 0.0
     return float(torch.quantile(right.float(), quantile))
+
+
+def tune_threshold(confidences: torch.Tensor, correct: torch.Tensor, is_oos: torch.Tensor, max_drop: float) -> float:
+    """With out-of-scope validation examples: the highest threshold (most out-of-scope caught) whose
+    in-scope accuracy, counting rejected in-scope messages as wrong, is within `max_drop` of no threshold."""
+    in_scope = ~is_oos
+    n_in = max(int(in_scope.sum()), 1)
+    floor = float((correct & in_scope).sum()) / n_in - max_drop
+    best = 0.0
+    for threshold in sorted(set(confidences.tolist())):
+        accepted = confidences >= threshold
+        if float((correct & in_scope & accepted).sum()) / n_in >= floor:
+            best = threshold
+    return best

@@ -28,10 +28,14 @@ def run(
     train: Annotated[list[Path], typer.Option(help="Labelled training data (.jsonl, .csv or Rasa .yml); "
                                                    "give it more than once to combine files.")],
     registry: Annotated[Path, typer.Option(help="Model registry folder to publish the new version into.")],
-    valid: Annotated[Path | None, typer.Option(help="Validation data for early stopping and calibration; "
-                                                       "default: a stratified slice of --train.")] = None,
-    test: Annotated[Path | None, typer.Option(help="Held-out test data for the metrics "
-                                                      "(default: the validation data).")] = None,
+    valid: Annotated[list[Path] | None, typer.Option(help="Validation data for early stopping, calibration and the "
+                                                          "out-of-scope threshold (repeatable); default: a "
+                                                          "stratified slice of --train.")] = None,
+    test: Annotated[list[Path] | None, typer.Option(help="Held-out test data for the metrics (repeatable; "
+                                                         "default: the validation data).")] = None,
+    unlabelled: Annotated[list[Path] | None, typer.Option(help="Plain messages (.txt one per line, or the text "
+                                                               "of .jsonl/.csv), e.g. production logs, labelled "
+                                                               "by the teacher for distillation (repeatable).")] = None,
     templates: Annotated[Path | None, typer.Option(help="Answer templates (YAML) to index with FAISS; "
                                                            "needed to serve the bot.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config file (see configs/distill.yaml).")] = None,
@@ -47,6 +51,8 @@ def run(
         help="Weights and teacher-output cache (default: $DISTILBOT_CACHE or ~/.cache/distilbot).")] = None,
     force: Annotated[bool, typer.Option(help="Distil again even if the current version came from the same "
                                              "data and config.")] = False,
+    resume: Annotated[bool, typer.Option(help="Carry on from the last epoch checkpoint of an interrupted run of "
+                                              "the same data and config (default: start over).")] = False,
 ) -> None:
     """Distil a student from the teacher on your data, evaluate both, and publish the student."""
     from distill.config import load_config
@@ -60,7 +66,7 @@ def run(
         overrides.append(f"epochs={epochs}")
     if device is not None:
         overrides.append(f"device={device}")
-    inputs = RunInputs(train, valid, test, templates, label_column)
+    inputs = RunInputs(train, valid or [], test or [], templates, label_column, unlabelled or [])
     try:
         cfg = load_config(config, overrides)
         current = None if force else up_to_date(registry, run_fingerprint(cfg, inputs))
@@ -75,7 +81,7 @@ def run(
     from distill.weights import WeightsError
 
     try:
-        result = run_pipeline(cfg, inputs, registry, cache_dir, force)
+        result = run_pipeline(cfg, inputs, registry, cache_dir, force, resume)
     except (DataError, WeightsError, ValueError, OSError) as exc:
         _fail(str(exc))
     m = result.metrics

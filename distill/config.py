@@ -49,10 +49,19 @@ class DistillConfig(BaseModel):
     feature_loss: Literal["mse", "cosine"] = Field("mse", description="Sentence-embedding loss: squared "
                                                                       "distance or 1 - cosine.")
 
+    unlabelled_min_confidence: float = Field(0.0, ge=0, le=1.01, description="Use an unlabelled message only when "
+                                                                         "the teacher's top probability is at "
+                                                                         "least this.")
     valid_fraction: float = Field(0.1, gt=0, lt=1, description="Share of training data held out when no --valid.")
-    oos_threshold: float | None = Field(None, description="Fixed out-of-scope confidence threshold; "
-                                                          "None: the oos_quantile of correct validation answers.")
+    oos_label: str = Field("oos", description="Examples with this label are out of scope: never an intent; "
+                                              "trained towards a flat distribution, used to tune the threshold.")
+    oos_threshold: float | None = Field(None, description="Fixed out-of-scope confidence threshold. None: tuned "
+                                                          "on validation out-of-scope examples when there are "
+                                                          "some, else the oos_quantile of correct answers.")
     oos_quantile: float = Field(0.02, ge=0, lt=1)
+    oos_max_accuracy_drop: float = Field(0.01, ge=0, lt=1, description="When tuning the threshold: the highest "
+                                                                       "one that costs at most this much in-scope "
+                                                                       "validation accuracy.")
     clarify_margin: float = Field(0.1, ge=0, lt=1, description="Ask to clarify when the top two are this close.")
     latency_messages: int = Field(200, ge=10, description="Messages timed one at a time for p50/p99 latency.")
 

@@ -160,6 +160,39 @@ def load_examples(path: str | Path, label_column: str | None = None) -> list[Exa
     return examples
 
 
+def load_messages(path: str | Path) -> list[str]:
+    """Unlabelled messages (e.g. production logs): `.txt` one per line, or the `text` field/column of
+    `.jsonl`/`.csv` (any other fields are ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        messages = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif suffix == ".jsonl":
+        messages = []
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(path, line_no, f"not valid JSON: {exc.msg}") from exc
+                if not isinstance(record, dict) or "text" not in record:
+                    raise DataError(path, line_no, "each line needs a 'text' field")
+                messages.append(_check_text(path, line_no, record["text"]))
+    elif suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if "text" not in (reader.fieldnames or []):
+                raise DataError(path, 1, f"no 'text' column (columns: {reader.fieldnames})")
+            messages = [row["text"].strip() for row in reader if (row["text"] or "").strip()]
+    else:
+        raise DataError(path, None, f"unknown format '{path.suffix}'; use .txt, .jsonl or .csv")
+    if not messages:
+        raise DataError(path, None, "no messages")
+    return messages
+
+
 def check_known_intents(path: str | Path, examples: list[Example], intents: set[str]) -> None:
     """Validation and test examples must name intents that the training data teaches."""
     for example in examples:

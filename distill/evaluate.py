@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from sklearn.metrics import classification_report, f1_score
+from sklearn.metrics import classification_report, f1_score, roc_auc_score
 
 
 def classification_metrics(y_true: list[str], y_pred: list[str]) -> dict:
@@ -103,3 +103,17 @@ def disk_mb(*paths) -> float:
         total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else \
             path.stat().st_size
     return round(total / 1e6, 1)
+
+
+def oos_metrics(confidences: torch.Tensor, correct: torch.Tensor, is_oos: torch.Tensor, threshold: float) -> dict:
+    """Out-of-scope detection at `threshold`: in-scope accuracy (a rejected in-scope message counts as
+    wrong), out-of-scope recall, and the threshold-free AUROC of low confidence as an oos score."""
+    accepted = confidences >= threshold
+    in_scope = ~is_oos
+    return {
+        "threshold": threshold,
+        "in_scope_accuracy": float((correct & accepted & in_scope).sum()) / max(int(in_scope.sum()), 1),
+        "recall": float((~accepted & is_oos).sum()) / max(int(is_oos.sum()), 1),
+        "auroc": float(roc_auc_score(is_oos.numpy(), (-confidences).numpy())),
+        "oos_messages": int(is_oos.sum()),
+    }

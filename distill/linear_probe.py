@@ -10,7 +10,10 @@ from torch import nn
 
 def fit_logistic_head(head: nn.Linear, train_emb: torch.Tensor, train_y: torch.Tensor, valid_emb: torch.Tensor,
                       valid_y: torch.Tensor, strengths: list[float]) -> dict:
-    """Set `head` to the logistic regression (L2 strength chosen on validation) of labels on embeddings."""
+    """Set `head` to the logistic regression (L2 strength chosen on validation) of labels on embeddings.
+    Out-of-scope examples (label -1) are left out: they are no class."""
+    train_emb, train_y = train_emb[train_y >= 0], train_y[train_y >= 0]
+    valid_emb, valid_y = valid_emb[valid_y >= 0], valid_y[valid_y >= 0]
     best = None
     for c in strengths:
         model = LogisticRegression(C=c, max_iter=3000).fit(train_emb.numpy(), train_y.numpy())

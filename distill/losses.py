@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+OUT_OF_SCOPE, UNLABELLED = -1, -2
+
 
 class SoftTargetKDLoss(nn.Module):
     """Hinton et al.'s knowledge distillation: alpha * T² * KL(teacher_T || student_T) + (1 - alpha) * CE.
@@ -26,7 +28,11 @@ class SoftTargetKDLoss(nn.Module):
         soft = F.kl_div(F.log_softmax(student_logits.float() / t, dim=-1),
                         F.log_softmax(teacher_logits.float() / t, dim=-1),
                         log_target=True, reduction="batchmean") * (t * t)
-        hard = F.cross_entropy(student_logits.float(), labels)
+        log_probs = F.log_softmax(student_logits.float(), dim=-1)
+        per_example = torch.where(labels >= 0, -log_probs.gather(1, labels.clamp(min=0)[:, None])[:, 0],
+                                  -log_probs.mean(-1))
+        has_target = labels != UNLABELLED
+        hard = (per_example * has_target).sum() / has_target.sum().clamp(min=1)
         return alpha * soft + (1 - alpha) * hard
 
 

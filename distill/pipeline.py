@@ -18,22 +18,23 @@ from bot.nlu import IntentClassifier, save_head
 from bot.retriever import TemplateRetriever
 from distill import weights
 from distill.cache import EmbeddingCache
-from distill.calibration import choose_threshold, fit_temperature
+from distill.calibration import choose_threshold, fit_temperature, tune_threshold
 from distill.card import write_model_card
 from distill.config import DistillConfig
-from distill.data import Example, check_known_intents, load_examples, load_templates
+from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
 from distill.evaluate import (
     agreement,
     classification_metrics,
     count_params,
     disk_mb,
     expected_calibration_error,
+    oos_metrics,
     paired_latency,
     retrieval_metrics,
     throughput,
 )
 from distill.linear_probe import fit_logistic_head, fit_projection
-from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
+from distill.losses import UNLABELLED, EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
 from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 from distill.student import Student, cut_layers
 from distill.teacher import Teacher, finetune, fit_head
@@ -74,19 +75,26 @@ def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Ex
 
 
 def _load_data(inputs: RunInputs, config: DistillConfig):
+    """Examples of every split, the intents (out-of-scope is none), and the templates."""
     train = [e for path in inputs.train for e in load_examples(path, inputs.label_column)]
-    labels = sorted({e.intent for e in train})
+    labels = sorted({e.intent for e in train} - {config.oos_label})
+    known = set(labels) | {config.oos_label}
     if inputs.valid:
-        valid = load_examples(inputs.valid, inputs.label_column)
-        check_known_intents(inputs.valid, valid, set(labels))
+        valid = _load_checked(inputs.valid, inputs.label_column, known)
     else:
         train, valid = _split(train, config.valid_fraction, config.seed)
-    test = None
-    if inputs.test:
-        test = load_examples(inputs.test, inputs.label_column)
-        check_known_intents(inputs.test, test, set(labels))
+    test = _load_checked(inputs.test, inputs.label_column, known) if inputs.test else None
     book = load_templates(inputs.templates, set(labels)) if inputs.templates else None
     return train, valid, test, labels, book
+
+
+def _load_checked(paths: list[Path], label_column: str | None, known: set[str]) -> list[Example]:
+    examples = []
+    for path in paths:
+        loaded = load_examples(path, label_column)
+        check_known_intents(path, loaded, known)
+        examples += loaded
+    return examples
 
 
 def _warm_start(student: Student, train_texts, y_train, valid_texts, y_valid, teacher_emb, config, device) -> dict:
@@ -101,6 +109,17 @@ def _warm_start(student: Student, train_texts, y_train, valid_texts, y_valid, te
     return fit_logistic_head(student.head, train_emb, y_train, valid_emb, y_valid, config.teacher_head_c)
 
 
+def _threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float, config: DistillConfig) -> float:
+    """The out-of-scope threshold: fixed, tuned on out-of-scope validation examples, or a quantile."""
+    confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
+    correct, is_oos = predicted == labels, labels < 0
+    if config.oos_threshold is not None:
+        return config.oos_threshold
+    if is_oos.any():
+        return tune_threshold(confidence, correct, is_oos, config.oos_max_accuracy_drop)
+    return choose_threshold(confidence, correct, config.oos_quantile)
+
+
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
     tokens = TokenizedTexts(teacher.encoder.tokenizer, texts, max_length)
     both = predict_logits(lambda inputs: torch.cat(teacher(**inputs), dim=-1), tokens, device)
@@ -108,7 +127,9 @@ def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int
 
 
 def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path | None = None,
-        force: bool = False) -> RunResult:
+        force: bool = False, resume: bool = False) -> RunResult:
+    """Distil, evaluate and publish. `resume` carries on from the checkpoints of an interrupted run of the
+    same config and data (else they are discarded)."""
     cache_dir = cache_dir or weights.default_cache_dir()
     registry = Registry(registry_dir)
     fingerprint = run_fingerprint(config, inputs)
@@ -123,9 +144,9 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     stages = _Stages()
     start = time.perf_counter()
     train_set, valid_set, test_set, labels, book = _load_data(inputs, config)
-    label_index = {name: i for i, name in enumerate(labels)}
-    y_train = torch.tensor([label_index[e.intent] for e in train_set])
-    y_valid = torch.tensor([label_index[e.intent] for e in valid_set])
+    label_index = {name: i for i, name in enumerate(labels)}  # out of scope: -1
+    y_train = torch.tensor([label_index.get(e.intent, -1) for e in train_set])
+    y_valid = torch.tensor([label_index.get(e.intent, -1) for e in valid_set])
     train_texts, valid_texts = [e.text for e in train_set], [e.text for e in valid_set]
     stages.done("load data", start)
 
@@ -138,7 +159,9 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     start = time.perf_counter()
     teacher_finetuned = config.teacher_finetune == "always" or (
         config.teacher_finetune == "auto" and device.type == "cuda")
-    run_dir = Path(registry_dir) / ".runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{fingerprint}"
+    run_dir = Path(registry_dir) / ".runs" / fingerprint  # checkpoints and run log until published
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_log = run_dir / "run_log.jsonl"
     options = dict(batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
@@ -147,7 +170,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     if teacher_finetuned:
         teacher.to(device)
         teacher_training = finetune(teacher, train_texts, y_train, valid_texts, y_valid,
-                                    TrainOptions(epochs=config.teacher_epochs, desc="teacher", **options),
+                                    TrainOptions(epochs=config.teacher_epochs, desc="teacher",
+                                                 checkpoint=run_dir / "teacher.ckpt", **options),
                                     config.teacher_lr, config.head_lr, config.max_length, device)
         t_train_emb, t_train_logits = _teacher_outputs(teacher, train_texts, device, config.max_length)
 
@@ -172,11 +196,30 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
                 return embeddings, teacher.head.cpu()(embeddings)
     stages.done("teacher", start)
 
+    unlabelled = {}
+    if inputs.unlabelled:
+        start = time.perf_counter()
+        held_out = set(train_texts) | set(valid_texts) | {e.text for e in test_set or []}
+        messages = [m for m in dict.fromkeys(m for path in inputs.unlabelled for m in load_messages(path))
+                    if m not in held_out]
+        if not messages:
+            raise ValueError("the unlabelled files hold no message that is not already in the labelled data")
+        u_emb, u_logits = teacher_outputs_for(messages)
+        keep = F.softmax(u_logits, dim=-1).max(-1).values >= config.unlabelled_min_confidence
+        train_texts = train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
+        y_train = torch.cat([y_train, torch.full((int(keep.sum()),), UNLABELLED)])
+        t_train_emb, t_train_logits = torch.cat([t_train_emb, u_emb[keep]]), torch.cat([t_train_logits, u_logits[keep]])
+        unlabelled = {"messages": len(messages), "used": int(keep.sum()),
+                      "min_confidence": config.unlabelled_min_confidence}
+        stages.done(f"label {len(messages)} unlabelled messages with the teacher", start)
+
     start = time.perf_counter()
     student = Student(SentenceEncoder.load(student_dir, config.max_length), len(labels), teacher.encoder.dim)
     kept_layers = cut_layers(student.encoder, config.student_layers)
     student.encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
-    warm_start = _warm_start(student, train_texts, y_train, valid_texts, y_valid, t_train_emb, config, device)
+    student_checkpoint = run_dir / "student.ckpt"
+    warm_start = {} if student_checkpoint.exists() else _warm_start(student, train_texts, y_train, valid_texts,
+                                                                     y_valid, t_train_emb, config, device)
     student.to(device)
     targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
     kd = SoftTargetKDLoss(config.temperature, config.alpha)
@@ -197,20 +240,20 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         return predict_logits(lambda inputs: student(**inputs)[1], valid_tokens, device)
 
     def valid_accuracy() -> float:
-        return float((student_valid_logits().argmax(-1) == y_valid).float().mean())
+        in_scope = y_valid >= 0
+        return float((student_valid_logits().argmax(-1) == y_valid)[in_scope].float().mean())
 
     groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
               {"params": [*student.head.parameters(), *student.projection.parameters()], "lr": config.head_lr}]
     student_training = train(student, groups, train_tokens, step_loss, valid_accuracy,
-                             TrainOptions(epochs=config.epochs, desc="student", **options), device)
+                             TrainOptions(epochs=config.epochs, desc="student", checkpoint=student_checkpoint,
+                                          **options), device)
     stages.done("distil student", start)
 
     start = time.perf_counter()
     valid_logits = student_valid_logits()
-    temperature = fit_temperature(valid_logits, y_valid)
-    confidences = F.softmax(valid_logits / temperature, dim=-1).max(-1)
-    threshold = config.oos_threshold if config.oos_threshold is not None else choose_threshold(
-        confidences.values, confidences.indices == y_valid, config.oos_quantile)
+    temperature = fit_temperature(valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
+    threshold = _threshold(valid_logits, y_valid, temperature, config)
     stages.done("calibrate", start)
 
     start = time.perf_counter()
@@ -231,20 +274,23 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         stages.done("export artifact", start)
 
         start = time.perf_counter()
-        eval_set, eval_path = (test_set, inputs.test) if test_set else (valid_set, "validation split")
+        eval_set, eval_files = (test_set, inputs.test) if test_set else (valid_set, inputs.valid)
         retriever = TemplateRetriever.load(staged) if book is not None else None
         metrics = _evaluate(teacher, teacher_outputs_for, served, retriever, eval_set, (valid_texts, y_valid),
-                            labels, config)
+                            labels, config, threshold)
         metrics["teacher"]["disk_mb"] = disk_mb(teacher_dir / "model.safetensors")
         metrics["student"]["disk_mb"] = disk_mb(staged / "encoder" / "model.safetensors",
                                                 staged / "head.safetensors")
-        metrics["test_set"] = {"file": str(eval_path), "messages": len(eval_set)}
+        metrics["test_set"] = {"file": ", ".join(map(str, eval_files)) or "validation split",
+                               "messages": len(eval_set)}
         metrics["teacher"].update(model=config.teacher, training=teacher_training,
                                   finetuned=teacher_finetuned)
         metrics["student"].update(model=config.student, layers_kept=kept_layers, warm_start=warm_start,
                                   training=student_training,
                                   temperature=temperature, oos_threshold=threshold)
         metrics["train_messages"], metrics["valid_messages"] = len(train_set), len(valid_set)
+        if unlabelled:
+            metrics["unlabelled"] = unlabelled
         metrics["device"] = str(device)
         stages.done("evaluate", start)
         metrics["stages_s"] = stages.times
@@ -256,24 +302,30 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     except BaseException:
         registry.discard(staged)
         raise
+    shutil.rmtree(run_dir, ignore_errors=True)
     print(f"[distill] published {artifact.version} at {artifact.path}", flush=True)
     return RunResult(artifact.path, metrics)
 
 
 def _evaluate(teacher: Teacher, teacher_outputs_for, served: IntentClassifier, retriever, examples: list[Example],
-              valid: tuple[list[str], torch.Tensor], labels: list[str], config: DistillConfig) -> dict:
-    """Teacher and student side by side on the same messages: quality, calibration, retrieval, speed
-    (latency one message at a time on the CPU, timed in turns; throughput batched)."""
-    texts, gold = [e.text for e in examples], [e.intent for e in examples]
-    y_gold = torch.tensor([labels.index(g) for g in gold])
+              valid: tuple[list[str], torch.Tensor], labels: list[str], config: DistillConfig,
+              threshold: float) -> dict:
+    """Teacher and student side by side on the same messages: quality, calibration, out-of-scope detection,
+    retrieval, speed (latency one message at a time on the CPU, timed in turns; throughput batched)."""
+    texts = [e.text for e in examples]
+    y_gold = torch.tensor([labels.index(e.intent) if e.intent in labels else -1 for e in examples])
+    in_scope = y_gold >= 0
+    gold = [e.intent for e in examples if e.intent in labels]
     teacher_emb, teacher_logits = teacher_outputs_for(texts)
-    teacher_temperature = fit_temperature(teacher_outputs_for(valid[0])[1], valid[1])
+    valid_texts, y_valid = valid
+    teacher_valid_logits = teacher_outputs_for(valid_texts)[1]
+    teacher_temperature = fit_temperature(teacher_valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
     teacher.cpu()
     student_emb = served.encoder.encode(texts)
     with torch.inference_mode():
         student_logits = served.head(student_emb)
-    teacher_pred = [labels[i] for i in teacher_logits.argmax(-1).tolist()]
-    student_pred = [labels[i] for i in student_logits.argmax(-1).tolist()]
+    teacher_pred = [labels[i] for i in teacher_logits[in_scope].argmax(-1).tolist()]
+    student_pred = [labels[i] for i in student_logits[in_scope].argmax(-1).tolist()]
 
     @torch.inference_mode()
     def teacher_predict(text: str) -> str:
@@ -290,15 +342,24 @@ def _evaluate(teacher: Teacher, teacher_outputs_for, served: IntentClassifier, r
     teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
                        "latency_ms": latency["teacher"], "throughput_msgs_s": throughput(teacher_batch, sample),
                        "temperature": teacher_temperature,
-                       "ece": expected_calibration_error(teacher_logits, y_gold, teacher_temperature)}
+                       "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
+                                                         teacher_temperature)}
     student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(served.encoder),
                        "latency_ms": latency["student"], "throughput_msgs_s": throughput(served.logits, sample),
                        "agreement": agreement(student_pred, teacher_pred),
-                       "ece": expected_calibration_error(student_logits, y_gold, served.temperature)}
+                       "ece": expected_calibration_error(student_logits[in_scope], y_gold[in_scope],
+                                                         served.temperature)}
+    if not in_scope.all():
+        teacher_threshold = _threshold(teacher_valid_logits, y_valid, teacher_temperature, config)
+        for metrics, logits, temperature, cut in ((teacher_metrics, teacher_logits, teacher_temperature,
+                                                   teacher_threshold),
+                                                  (student_metrics, student_logits, served.temperature, threshold)):
+            confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
+            metrics["oos"] = oos_metrics(confidence, predicted == y_gold, ~in_scope, cut)
     if retriever is not None:
         teacher_retriever = TemplateRetriever.build(retriever.book, teacher.encoder)
-        teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb, gold)
-        student_metrics["retrieval"] = retrieval_metrics(retriever, student_emb, gold)
+        teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb[in_scope], gold)
+        student_metrics["retrieval"] = retrieval_metrics(retriever, student_emb[in_scope], gold)
     return {
         "teacher": teacher_metrics,
         "student": student_metrics,
@@ -310,19 +371,30 @@ def _evaluate(teacher: Teacher, teacher_outputs_for, served: IntentClassifier, r
 
 def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None = None,
                       latency_messages: int = 200) -> dict:
-    """`distill evaluate`: the served student of an artifact (or a registry's current) on a labelled file."""
-    from bot.artifact import resolve
+    """`distill evaluate`: the served student of an artifact (or a registry's current) on a labelled file.
+    Examples labelled with the artifact's out-of-scope label are scored against its threshold."""
+    from bot.artifact import read_json, resolve
 
     artifact = resolve(model_dir)
     served = IntentClassifier.from_artifact(artifact)
+    oos_label = read_json(artifact.path / "config.json").get("oos_label", "oos")
     examples = load_examples(test_file, label_column)
-    texts, gold = [e.text for e in examples], [e.intent for e in examples]
-    predicted = [served.labels[i] for i in served.logits(texts).argmax(-1).tolist()]
+    texts = [e.text for e in examples]
+    is_oos = torch.tensor([e.intent == oos_label for e in examples])
+    gold = [e.intent for e in examples if e.intent != oos_label]
+    logits = served.logits(texts)
+    predicted = [served.labels[i] for i in logits[~is_oos].argmax(-1).tolist()]
     latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
-    unknown = sorted({g for g in gold if g not in served.labels})
+    student = {**classification_metrics(gold, predicted), "params": count_params(served.encoder),
+               "latency_ms": latency}
+    if is_oos.any():
+        confidence, index = F.softmax(logits / served.temperature, dim=-1).max(-1)
+        correct = torch.tensor([not oos and served.labels[i] == e.intent
+                                for i, e, oos in zip(index.tolist(), examples, is_oos.tolist())])
+        student["oos"] = oos_metrics(confidence, correct, is_oos, artifact.calibration().oos_threshold)
     return {
         "model_version": artifact.version,
-        "test_set": {"file": str(test_file), "messages": len(examples), "intents_unknown_to_model": unknown},
-        "student": {**classification_metrics(gold, predicted), "params": count_params(served.encoder),
-                    "latency_ms": latency},
+        "test_set": {"file": str(test_file), "messages": len(examples),
+                     "intents_unknown_to_model": sorted({g for g in gold if g not in served.labels})},
+        "student": student,
     }

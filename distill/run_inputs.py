@@ -4,7 +4,7 @@ so an unchanged run is recognised before anything heavy is loaded."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.artifact import Artifact, Registry
@@ -14,16 +14,18 @@ from distill.config import DistillConfig
 @dataclass
 class RunInputs:
     train: list[Path]
-    valid: Path | None = None
-    test: Path | None = None
+    valid: list[Path] = field(default_factory=list)
+    test: list[Path] = field(default_factory=list)
     templates: Path | None = None
     label_column: str | None = None
+    unlabelled: list[Path] = field(default_factory=list)
+    """Plain messages, labelled by the teacher's soft outputs for distillation."""
 
 
 def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
     """A hash of the config and the bytes of every data file."""
     digest = hashlib.sha256(config.model_dump_json().encode())
-    for path in [*inputs.train, inputs.valid, inputs.test, inputs.templates]:
+    for path in [*inputs.train, *inputs.valid, *inputs.test, inputs.templates, *inputs.unlabelled]:
         if path is not None:
             digest.update(str(path).encode() + Path(path).read_bytes())
     digest.update(str(inputs.label_column).encode())

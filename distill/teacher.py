@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from bot.encoder import SentenceEncoder
 from distill.linear_probe import fit_logistic_head
+from distill.losses import SoftTargetKDLoss
 from distill.trainer import TokenizedTexts, TrainOptions, predict_logits, train
 
 
@@ -42,12 +42,16 @@ def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, va
     valid_tokens = TokenizedTexts(tokenizer, valid_texts, max_length)
     labels = train_y.to(device)
 
+    hard_labels = SoftTargetKDLoss(alpha=0.0)  # cross entropy; uniform target for out-of-scope (-1)
+
     def step_loss(inputs, index, _progress):
-        return F.cross_entropy(teacher(**inputs)[1].float(), labels[index])
+        logits = teacher(**inputs)[1]
+        return hard_labels(logits, logits.detach(), labels[index])
 
     def evaluate() -> float:
         logits = predict_logits(lambda inputs: teacher(**inputs)[1], valid_tokens, device)
-        return float((logits.argmax(-1) == valid_y).float().mean())
+        in_scope = valid_y >= 0
+        return float((logits.argmax(-1) == valid_y)[in_scope].float().mean())
 
     groups = [{"params": list(teacher.encoder.parameters()), "lr": lr},
               {"params": list(teacher.head.parameters()), "lr": head_lr}]

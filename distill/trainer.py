@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ class TrainOptions:
     desc: str = "training"
     log_path: Path | None = None
     """Append one JSON line per evaluation here (the run log)."""
+    checkpoint: Path | None = None
+    """Save every epoch here; resume from it when it exists."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,12 +96,20 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return batch
 
 
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
           step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor, float], torch.Tensor],
           evaluate: Callable[[], float], options: TrainOptions, device: torch.device) -> dict:
     """Train `model` on `texts`; `step_loss(inputs, indices, progress)` gives a batch's loss (indices on
     `device`, to pick that batch's targets; progress in [0, 1) for schedules). After each epoch
-    `evaluate()` scores the model; the best weights win. Returns the training history."""
+    `evaluate()` scores the model; the best weights win. With `options.checkpoint`, every epoch is saved
+    there and a later call carries on after the last saved epoch. Returns the training history."""
     rng = random.Random(options.seed)
     steps_per_epoch = -(-len(texts) // options.batch_size)
     total_steps = steps_per_epoch * options.epochs
@@ -106,8 +117,19 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         group.setdefault("weight_decay", options.weight_decay)
     optimizer = torch.optim.AdamW(param_groups, fused=device.type == "cuda")
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
-    best_score, best_state, stale, history, step = float("-inf"), None, 0, [], 0
-    for epoch in range(1, options.epochs + 1):
+    state = {"epoch": 0, "best_score": float("-inf"), "best_state": None, "stale": 0, "history": [], "done": False}
+    if options.checkpoint is not None and options.checkpoint.exists():
+        saved = torch.load(options.checkpoint, weights_only=False)
+        model.load_state_dict(saved.pop("model"))
+        optimizer.load_state_dict(saved.pop("optimizer"))
+        scheduler.load_state_dict(saved.pop("scheduler"))
+        rng.setstate(saved.pop("rng"))
+        state = saved
+        tqdm.write(f"{options.desc}: resuming after epoch {state['epoch']}")
+    step = state["epoch"] * steps_per_epoch
+    for epoch in range(state["epoch"] + 1, options.epochs + 1):
+        if state["done"]:
+            break
         model.train()
         running = torch.zeros((), device=device)
         batches = texts.bucketed_batches(options.batch_size, rng)
@@ -125,23 +147,29 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
             step += 1
         model.eval()
         score = evaluate()
-        history.append({"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score,
-                        "lr": scheduler.get_last_lr()[0]})
+        entry = {"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score,
+                 "lr": scheduler.get_last_lr()[0]}
+        state["history"].append(entry)
+        tqdm.write(f"{options.desc} epoch {epoch}: loss {entry['loss']:.4f}, valid {score:.4f}")
+        if score > state["best_score"]:
+            state["best_score"], state["stale"] = score, 0
+            state["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            state["stale"] += 1
+            state["done"] = state["stale"] >= options.patience
+        state["epoch"] = epoch
+        if options.checkpoint is not None:
+            _save_checkpoint(options.checkpoint, {**state, "model": model.state_dict(),
+                                                  "optimizer": optimizer.state_dict(),
+                                                  "scheduler": scheduler.state_dict(), "rng": rng.getstate()})
         if options.log_path is not None:
             with open(options.log_path, "a") as log:
-                log.write(json.dumps({"time": time.time(), "stage": options.desc, **history[-1]}) + "\n")
-        tqdm.write(f"{options.desc} epoch {epoch}: loss {history[-1]['loss']:.4f}, valid {score:.4f}")
-        if score > best_score:
-            best_score, stale = score, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            stale += 1
-            if stale >= options.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+                log.write(json.dumps({"time": time.time(), "stage": options.desc, **entry}) + "\n")
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
     model.eval()
-    return {"best_valid_score": best_score, "epochs_run": len(history), "history": history}
+    return {"best_valid_score": state["best_score"], "epochs_run": len(state["history"]),
+            "history": state["history"]}
 
 
 @torch.inference_mode()

@@ -65,6 +65,6 @@ def demo_registry(tmp_path_factory, cache_dir) -> Path:
 
     registry = tmp_path_factory.mktemp("demo-registry")
     config = load_config(ROOT / "configs" / "distill.yaml", ["epochs=3", "latency_messages=30"])
-    run(config, RunInputs([DATA / "train.jsonl"], test=DATA / "test.jsonl", templates=DATA / "templates.yml"),
+    run(config, RunInputs([DATA / "train.jsonl"], test=[DATA / "test.jsonl"], templates=DATA / "templates.yml"),
         registry, cache_dir)
     return registry

@@ -9,8 +9,8 @@ import torch
 
 from bot.artifact import ArtifactError, Registry, resolve, write_json
 from bot.encoder import SentenceEncoder
-from distill.calibration import choose_threshold, fit_temperature
-from distill.evaluate import expected_calibration_error
+from distill.calibration import choose_threshold, fit_temperature, tune_threshold
+from distill.evaluate import expected_calibration_error, oos_metrics
 from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
 from distill.student import Student, cut_layers, layers_to_keep
 
@@ -76,6 +76,16 @@ def test_kd_loss_is_cross_entropy_when_alpha_is_zero_and_zero_when_matching_with
     assert SoftTargetKDLoss(alpha=1.0)(logits, logits, labels).abs() < 1e-6
 
 
+def test_kd_loss_targets_for_out_of_scope_and_unlabelled_examples():
+    logits = torch.randn(3, 4)
+    hard_only = SoftTargetKDLoss(alpha=0.0)
+    assert hard_only(logits, logits, torch.tensor([-2, -2, -2])) == 0  # unlabelled: teacher's soft target only
+    uniform_ce = -torch.log_softmax(logits, -1).mean(-1).mean()
+    assert torch.isclose(hard_only(logits, logits, torch.tensor([-1, -1, -1])), uniform_ce)  # out of scope
+    mixed = hard_only(logits, logits, torch.tensor([2, -2, -2]))
+    assert torch.isclose(mixed, torch.nn.functional.cross_entropy(logits[:1], torch.tensor([2])))
+
+
 def test_cosine_feature_loss_ignores_length_and_schedules_move_linearly():
     a = torch.randn(3, 8)
     assert EmbeddingCosineLoss()(a * 5, a).abs() < 1e-6 and EmbeddingMSELoss()(a * 5, a) > 1
@@ -128,3 +138,13 @@ def test_calibration_error_of_a_perfectly_calibrated_and_an_overconfident_model(
     assert expected_calibration_error(right_half + torch.tensor([1e-4, 0.0]), labels) == pytest.approx(0.5, abs=1e-3)
     confident_wrong = torch.tensor([[0.0, 9.0]] * 4)
     assert expected_calibration_error(confident_wrong, labels) > 0.99
+
+
+def test_threshold_tuned_on_out_of_scope_examples_catches_them_within_the_accuracy_budget():
+    confidences = torch.tensor([0.95, 0.9, 0.85, 0.6, 0.3, 0.2, 0.25, 0.5])
+    correct = torch.tensor([True, True, True, False, False, False, False, False])
+    is_oos = torch.tensor([False, False, False, False, True, True, True, True])
+    threshold = tune_threshold(confidences, correct, is_oos, max_drop=0.0)
+    assert threshold == pytest.approx(0.85)  # the highest cut that keeps all three right answers
+    found = oos_metrics(confidences, correct, is_oos, threshold)
+    assert found["recall"] == 1.0 and found["in_scope_accuracy"] == 0.75 and found["auroc"] > 0.9

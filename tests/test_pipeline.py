@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,7 +53,7 @@ def tiny_run(tmp_path_factory, small_data, tiny_teacher_dir, tiny_student_dir):
     cache = tmp_path_factory.mktemp("cache")
     config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir))
     registry = tmp_path_factory.mktemp("registry")
-    inputs = RunInputs([train], test=test, templates=DATA / "templates.yml")
+    inputs = RunInputs([train], test=[test], templates=DATA / "templates.yml")
     result = run(config, inputs, registry, cache)
     return config, inputs, registry, cache, result
 
@@ -85,7 +88,7 @@ def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run, tiny_teacher_
     again = run(config, inputs, registry, cache)
     assert again.up_to_date and Registry(registry).versions() == ["v0001"]
     sets = [arg for item in tiny_overrides(tiny_teacher_dir, tiny_student_dir) for arg in ("--set", item)]
-    cli = _cli("run", "--train", str(inputs.train[0]), "--test", str(inputs.test), "--templates",
+    cli = _cli("run", "--train", str(inputs.train[0]), "--test", str(inputs.test[0]), "--templates",
                str(inputs.templates), "--registry", str(registry), *sets)
     assert cli.returncode == 0 and "v0001 was distilled from this exact data and config" in cli.stdout
     cached = list((cache / "teacher").glob("embeddings-*.pt"))
@@ -135,3 +138,74 @@ def test_every_cli_option_is_explained():
     done = subprocess.run([sys.executable, "-m", "bot", "serve", "--help"], capture_output=True, text=True,
                           cwd=ROOT)
     assert done.returncode == 0 and "--registry" in done.stdout and "--db" in done.stdout
+
+
+OUT_OF_SCOPE = ["what's the weather like in Lisbon tomorrow", "tell me a joke about penguins",
+                "who won the football match last night", "how many calories are in a banana",
+                "set an alarm for seven am", "what is the capital of Canada", "play some jazz music",
+                "translate good night into Italian", "how tall is Mount Everest", "remind me to call mum"]
+
+
+def test_out_of_scope_examples_tune_the_threshold_and_are_scored(tmp_path, small_data, tiny_teacher_dir,
+                                                                  tiny_student_dir):
+    train, test = small_data
+    oos_lines = [json.dumps({"text": t, "intent": "oos"}) for t in OUT_OF_SCOPE]
+    train_oos, test_oos = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    train_oos.write_text(train.read_text() + "\n".join(oos_lines[:6]) + "\n")
+    test_oos.write_text(test.read_text() + "\n".join(oos_lines[6:]) + "\n")
+    config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir) + ["valid_fraction=0.3"])
+    result = run(config, RunInputs([train_oos], test=[test_oos]), tmp_path / "reg", tmp_path / "cache")
+    labels = json.loads((result.artifact / "labels.json").read_text())
+    assert "oos" not in labels and len(labels) == 29
+    for model in ("teacher", "student"):
+        oos = result.metrics[model]["oos"]
+        assert set(oos) >= {"threshold", "in_scope_accuracy", "recall", "auroc"} and oos["oos_messages"] == 4
+        assert 0 <= oos["recall"] <= 1 and 0 <= oos["auroc"] <= 1
+    calibration = json.loads((result.artifact / "calibration.json").read_text())
+    assert calibration["oos_threshold"] == result.metrics["student"]["oos"]["threshold"]
+    out = tmp_path / "eval.json"
+    done = _cli("evaluate", "--model", str(tmp_path / "reg"), "--test", str(test_oos), "--out", str(out),
+                "--latency-messages", "10")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["student"]["oos"]["oos_messages"] == 4
+
+
+def test_resume_carries_on_after_a_killed_run(tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
+    train, test = small_data
+    registry = tmp_path / "reg"
+    sets = [arg for item in tiny_overrides(tiny_teacher_dir, tiny_student_dir) + ["epochs=20", "patience=20"]
+            for arg in ("--set", item)]
+    command = [sys.executable, "-m", "distill", "run", "--train", str(train), "--test", str(test),
+               "--registry", str(registry), "--cache-dir", str(tmp_path / "cache"), *sets]
+    killed = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and killed.poll() is None:
+        logs = list(registry.glob(".runs/*/run_log.jsonl"))
+        if logs and len(logs[0].read_text().splitlines()) >= 2:
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert killed.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
+    assert list(registry.glob(".runs/*/student.ckpt")) and not Registry(registry).versions()
+    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert re.search(r"student: resuming after epoch ([1-9]\d*)", resumed.stdout + resumed.stderr)
+    artifact = Registry(registry).current()
+    epochs = [json.loads(line)["epoch"] for line in (artifact.path / "run_log.jsonl").read_text().splitlines()]
+    assert epochs[0] == 1 and epochs[-1] == 20 and epochs == sorted(set(epochs))  # never restarted at 1
+    assert not list(registry.glob(".runs/*/student.ckpt"))  # checkpoints go once published
+
+
+def test_unlabelled_messages_are_labelled_by_the_teacher_and_filtered_by_its_confidence(
+        tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
+    train, test = small_data
+    test_texts = [json.loads(line)["text"] for line in test.read_text().splitlines()]
+    logs = tmp_path / "production.txt"
+    logs.write_text("\n".join(["my parcel is late again", "can I swap these boots for a size 42",
+                               "the lamp came broken", *test_texts[:2], "", "my parcel is late again"]) + "\n")
+    config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir))
+    inputs = RunInputs([train], test=[test], unlabelled=[logs])
+    result = run(config, inputs, tmp_path / "reg", tmp_path / "cache")
+    assert result.metrics["unlabelled"] == {"messages": 3, "used": 3, "min_confidence": 0.0}  # test texts left out
+    strict = config.model_copy(update={"unlabelled_min_confidence": 1.01})
+    assert run(strict, inputs, tmp_path / "reg", tmp_path / "cache").metrics["unlabelled"]["used"] == 0

@@ -1,0 +1,72 @@
+"""What every benchmark shares: the command line, the run, the teacher/student table and the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(ROOT))
+
+from distill.config import load_config  # noqa: E402
+from distill.pipeline import run  # noqa: E402
+from distill.run_inputs import RunInputs  # noqa: E402
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def table(metrics: dict) -> str:
+    t, s = metrics["teacher"], metrics["student"]
+    rows = [
+        ("model", t["model"], f"{s['model']} layers {s['layers_kept']}"),
+        ("accuracy", _pct(t["accuracy"]), _pct(s["accuracy"])),
+        ("macro-F1", _pct(t["macro_f1"]), _pct(s["macro_f1"])),
+        ("ECE (after temperature scaling)", f"{t['ece']:.4f}", f"{s['ece']:.4f}"),
+        ("parameters", f"{t['params'] / 1e6:.1f}M", f"{s['params'] / 1e6:.1f}M"),
+        ("weights on disk", f"{t['disk_mb']:.0f} MB", f"{s['disk_mb']:.0f} MB"),
+        ("latency p50 (1 msg, CPU)", f"{t['latency_ms']['p50']:.1f} ms", f"{s['latency_ms']['p50']:.1f} ms"),
+        ("latency p99 (1 msg, CPU)", f"{t['latency_ms']['p99']:.1f} ms", f"{s['latency_ms']['p99']:.1f} ms"),
+        ("throughput (batched, CPU)", f"{t['throughput_msgs_s']:.0f} msg/s", f"{s['throughput_msgs_s']:.0f} msg/s"),
+        ("agreement with teacher", "", _pct(s["agreement"])),
+    ]
+    if "oos" in s:
+        rows += [
+            ("out-of-scope threshold", f"{t['oos']['threshold']:.3f}", f"{s['oos']['threshold']:.3f}"),
+            ("in-scope accuracy at threshold", _pct(t["oos"]["in_scope_accuracy"]),
+             _pct(s["oos"]["in_scope_accuracy"])),
+            ("out-of-scope recall", _pct(t["oos"]["recall"]), _pct(s["oos"]["recall"])),
+            ("out-of-scope AUROC", f"{t['oos']['auroc']:.4f}", f"{s['oos']['auroc']:.4f}"),
+        ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'':{width}}  {'teacher':>28}  {'student':>36}"]
+    lines += [f"{name:{width}}  {a:>28}  {b:>36}" for name, a, b in rows]
+    lines.append(f"retention {_pct(metrics['retention'])}   speedup p50 {metrics['speedup_p50']:.2f}x   "
+                 f"stages (s) {metrics['stages_s']}")
+    return "\n".join(lines)
+
+
+def benchmark(name: str, inputs: RunInputs, description: str) -> None:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="write the metrics JSON here")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "distill.yaml",
+                        help="distillation config (default: configs/distill.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="override a config key, e.g. --set epochs=3 (repeatable)")
+    parser.add_argument("--registry", type=Path, help="publish here (default: a temporary folder)")
+    args = parser.parse_args()
+    config = load_config(args.config, args.overrides)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(config, inputs, args.registry or Path(tmp), force=True)
+    metrics = {**result.metrics, "benchmark": name, "wall_s": round(time.perf_counter() - start, 1)}
+    print(table(metrics))
+    if args.out:
+        args.out.write_text(json.dumps(metrics, indent=2) + "\n")
+        print(f"metrics written to {args.out}")
