@@ -72,26 +72,40 @@ class SentenceEncoder(nn.Module):
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+        return self.forward_with_layers(input_ids, attention_mask)[0]
+
+    def forward_with_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                            layers: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The sentence vector, and the mean-pooled output of each transformer layer in `layers`
+        (0-based), stacked as [batch, len(layers), hidden]: what hidden-state distillation compares."""
+        output = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                  output_hidden_states=bool(layers))
+        mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
+
+        def mean_pool(hidden: torch.Tensor) -> torch.Tensor:
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+        hidden = output.last_hidden_state
+        pooled = hidden[:, 0] if self.pooling == "cls" else mean_pool(hidden)
+        embedding = nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+        per_layer = torch.stack([mean_pool(output.hidden_states[i + 1]) for i in layers], 1) if layers else None
+        return embedding, per_layer
 
     @torch.inference_mode()
-    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> torch.Tensor:
-        """Embed many texts (batched by length, so little padding); returns a CPU float tensor."""
+    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None,
+               layers: tuple[int, ...] = ()) -> torch.Tensor:
+        """Embed many texts (batched by length, so little padding); returns a CPU float tensor. With
+        `layers`, returns those layers' mean-pooled states instead, flattened: [texts, len(layers) * hidden]."""
         from tqdm.auto import tqdm
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.empty(len(texts), self.dim)
+        out = torch.empty(len(texts), self.dim * (len(layers) or 1))
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc=progress, disable=progress is None, unit="batch"):
             idx = order[start:start + batch_size]
             batch = {k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
-            out[idx] = self(**batch).float().cpu()
+            embedding, per_layer = self.forward_with_layers(**batch, layers=layers)
+            out[idx] = (per_layer.flatten(1) if layers else embedding).float().cpu()
         return out
 
     def save(self, path: str | Path) -> None:

@@ -46,6 +46,12 @@ class DistillConfig(BaseModel):
     alpha: float = Field(0.5, ge=0, le=1, description="Distillation ratio: alpha*KL + (1-alpha)*cross-entropy.")
     alpha_end: float | None = Field(None, ge=0, le=1, description="If set, alpha moves linearly to this value.")
     feature_weight: float = Field(1.0, ge=0, description="Weight of the sentence-embedding loss to the teacher.")
+    hidden_weight: float = Field(0.0, ge=0, description="Weight of the hidden-state loss (0: off): each mapped "
+                                                        "student layer's mean-pooled output, projected, to its "
+                                                        "teacher layer's.")
+    layer_map: dict[int, int] | None = Field(None, description="Student layer → teacher layer (0-based, student "
+                                                               "layers counted after cutting); None: spread "
+                                                               "evenly, last to last.")
     feature_loss: Literal["mse", "cosine"] = Field("mse", description="Sentence-embedding loss: squared "
                                                                       "distance or 1 - cosine.")
 

@@ -36,7 +36,7 @@ from distill.evaluate import (
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import UNLABELLED, EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
 from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
-from distill.student import Student, cut_layers
+from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
 from distill.trainer import (
     TokenizedTexts,
@@ -120,6 +120,15 @@ def _threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float, c
     return choose_threshold(confidence, correct, config.oos_quantile)
 
 
+def _teacher_layer_states(encoder: SentenceEncoder, texts: list[str], layers: tuple[int, ...],
+                          cache: EmbeddingCache | None) -> torch.Tensor:
+    """Mean-pooled states of the teacher's mapped layers, flattened per text (cached for a frozen teacher)."""
+    def compute(batch: list[str]) -> torch.Tensor:
+        return encoder.encode(batch, progress="teacher hidden states", layers=layers)
+
+    return cache.get(texts, compute)[0] if cache is not None else compute(texts)
+
+
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
     tokens = TokenizedTexts(teacher.encoder.tokenizer, texts, max_length)
     both = predict_logits(lambda inputs: torch.cat(teacher(**inputs), dim=-1), tokens, device)
@@ -179,11 +188,11 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
             teacher.to(device)
             return _teacher_outputs(teacher, texts, device, config.max_length)
     else:
-        cache = EmbeddingCache(cache_dir / "teacher",
-                               f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}")
+        embedding_cache = EmbeddingCache(cache_dir / "teacher",
+                                         f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}")
         embed = lambda texts: teacher.encoder.to(device).encode(texts, progress="teacher embeddings")  # noqa: E731
-        t_train_emb, computed = cache.get(train_texts, embed)
-        t_valid_emb, computed_valid = cache.get(valid_texts, embed)
+        t_train_emb, computed = embedding_cache.get(train_texts, embed)
+        t_valid_emb, computed_valid = embedding_cache.get(valid_texts, embed)
         print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
               f"{len(train_texts) + len(valid_texts) - computed - computed_valid} from cache", flush=True)
         teacher_training = fit_head(teacher, t_train_emb, y_train, t_valid_emb, y_valid, config.teacher_head_c)
@@ -191,7 +200,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
             t_train_logits = teacher.head(t_train_emb)
 
         def teacher_outputs_for(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            embeddings = cache.get(texts, embed)[0]
+            embeddings = embedding_cache.get(texts, embed)[0]
             with torch.no_grad():
                 return embeddings, teacher.head.cpu()(embeddings)
     stages.done("teacher", start)
@@ -214,26 +223,48 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         stages.done(f"label {len(messages)} unlabelled messages with the teacher", start)
 
     start = time.perf_counter()
-    student = Student(SentenceEncoder.load(student_dir, config.max_length), len(labels), teacher.encoder.dim)
-    kept_layers = cut_layers(student.encoder, config.student_layers)
+    student_encoder = SentenceEncoder.load(student_dir, config.max_length)
+    kept_layers = cut_layers(student_encoder, config.student_layers)
+    layer_map = t_train_layers = None
+    if config.hidden_weight:
+        teacher_depth = teacher.encoder.transformer.config.num_hidden_layers
+        layer_map = config.layer_map or default_layer_map(len(kept_layers), teacher_depth)
+        if any(not 0 <= s < len(kept_layers) or not 0 <= t < teacher_depth for s, t in layer_map.items()):
+            raise ValueError(f"layer_map {layer_map} is out of range: the student has {len(kept_layers)} layers, "
+                             f"the teacher {teacher_depth}")
+        layer_cache = None if teacher_finetuned else EmbeddingCache(
+            cache_dir / "teacher", f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}-"
+                                   f"layers-{'_'.join(map(str, layer_map.values()))}")
+        t_train_layers = _teacher_layer_states(teacher.encoder.to(device), train_texts, tuple(layer_map.values()),
+                                               layer_cache)
+    student = Student(student_encoder, len(labels), teacher.encoder.dim, layer_map)
     student.encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     student_checkpoint = run_dir / "student.ckpt"
     warm_start = {} if student_checkpoint.exists() else _warm_start(student, train_texts, y_train, valid_texts,
                                                                      y_valid, t_train_emb, config, device)
     student.to(device)
     targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
+    if layer_map:
+        targets["layers"] = t_train_layers.view(len(train_texts), len(layer_map), -1).to(device)
+    student_layers = tuple(student.layer_map)
     kd = SoftTargetKDLoss(config.temperature, config.alpha)
     feature = EmbeddingCosineLoss() if config.feature_loss == "cosine" else EmbeddingMSELoss()
     train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
     valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
 
     def step_loss(inputs, index, progress):
-        embedding, logits = student(**inputs)
+        embedding, per_layer = student.encoder.forward_with_layers(**inputs, layers=student_layers)
+        logits = student.head(embedding)
         loss = kd(logits, targets["logits"][index], targets["y"][index],
                   linear_schedule(config.temperature, config.temperature_end, progress),
                   linear_schedule(config.alpha, config.alpha_end, progress))
         if config.feature_weight:
             loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
+        if student_layers:
+            teacher_layers = targets["layers"][index]
+            hidden = sum(feature(projection(per_layer[:, i]), teacher_layers[:, i])
+                         for i, projection in enumerate(student.hidden_projections))
+            loss = loss + config.hidden_weight * hidden / len(student_layers)
         return loss
 
     def student_valid_logits():
@@ -244,7 +275,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         return float((student_valid_logits().argmax(-1) == y_valid)[in_scope].float().mean())
 
     groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
-              {"params": [*student.head.parameters(), *student.projection.parameters()], "lr": config.head_lr}]
+              {"params": [*student.head.parameters(), *student.projection.parameters(),
+                          *student.hidden_projections.parameters()], "lr": config.head_lr}]
     student_training = train(student, groups, train_tokens, step_loss, valid_accuracy,
                              TrainOptions(epochs=config.epochs, desc="student", checkpoint=student_checkpoint,
                                           **options), device)
@@ -286,6 +318,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         metrics["teacher"].update(model=config.teacher, training=teacher_training,
                                   finetuned=teacher_finetuned)
         metrics["student"].update(model=config.student, layers_kept=kept_layers, warm_start=warm_start,
+                                  layer_map=layer_map,
                                   training=student_training,
                                   temperature=temperature, oos_threshold=threshold)
         metrics["train_messages"], metrics["valid_messages"] = len(train_set), len(valid_set)

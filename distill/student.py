@@ -3,6 +3,8 @@ into the teacher's embedding space used only by the feature-distillation loss.""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -30,12 +32,21 @@ def cut_layers(encoder: SentenceEncoder, keep: int | list[int] | None) -> list[i
     return indices
 
 
+def default_layer_map(student_layers: int, teacher_layers: int) -> dict[int, int]:
+    """Each student layer to the teacher layer at the same relative depth (the last to the last)."""
+    return {k: math.ceil((k + 1) * teacher_layers / student_layers) - 1 for k in range(student_layers)}
+
+
 class Student(nn.Module):
-    def __init__(self, encoder: SentenceEncoder, n_labels: int, teacher_dim: int):
+    def __init__(self, encoder: SentenceEncoder, n_labels: int, teacher_dim: int,
+                 layer_map: dict[int, int] | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.dim, n_labels)
         self.projection = nn.Linear(encoder.dim, teacher_dim)
+        self.layer_map = dict(sorted((layer_map or {}).items()))
+        """Student layer → teacher layer, for the hidden-state loss; one projection per pair."""
+        self.hidden_projections = nn.ModuleList(nn.Linear(encoder.dim, teacher_dim) for _ in self.layer_map)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.encoder(input_ids, attention_mask)

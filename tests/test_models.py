@@ -12,7 +12,7 @@ from bot.encoder import SentenceEncoder
 from distill.calibration import choose_threshold, fit_temperature, tune_threshold
 from distill.evaluate import expected_calibration_error, oos_metrics
 from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
-from distill.student import Student, cut_layers, layers_to_keep
+from distill.student import Student, cut_layers, default_layer_map, layers_to_keep
 
 
 def test_saved_encoder_loads_back_identical(tiny_student_dir, tmp_path):
@@ -148,3 +148,9 @@ def test_threshold_tuned_on_out_of_scope_examples_catches_them_within_the_accura
     assert threshold == pytest.approx(0.85)  # the highest cut that keeps all three right answers
     found = oos_metrics(confidences, correct, is_oos, threshold)
     assert found["recall"] == 1.0 and found["in_scope_accuracy"] == 0.75 and found["auroc"] > 0.9
+
+
+def test_default_layer_map_spreads_student_layers_over_the_teacher():
+    assert default_layer_map(4, 12) == {0: 2, 1: 5, 2: 8, 3: 11}
+    assert default_layer_map(6, 12) == {0: 1, 1: 3, 2: 5, 3: 7, 4: 9, 5: 11}
+    assert default_layer_map(4, 2) == {0: 0, 1: 0, 2: 1, 3: 1}

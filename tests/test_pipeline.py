@@ -209,3 +209,18 @@ def test_unlabelled_messages_are_labelled_by_the_teacher_and_filtered_by_its_con
     assert result.metrics["unlabelled"] == {"messages": 3, "used": 3, "min_confidence": 0.0}  # test texts left out
     strict = config.model_copy(update={"unlabelled_min_confidence": 1.01})
     assert run(strict, inputs, tmp_path / "reg", tmp_path / "cache").metrics["unlabelled"]["used"] == 0
+
+
+def test_hidden_state_distillation_maps_layers_and_lowers_the_loss(tmp_path, small_data, tiny_teacher_dir,
+                                                                    tiny_student_dir):
+    train, test = small_data
+    config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir) + [
+        "hidden_weight=1.0", "epochs=3", "patience=3", "warm_start=false"])
+    result = run(config, RunInputs([train], test=[test]), tmp_path / "reg", tmp_path / "cache")
+    student = result.metrics["student"]
+    assert student["layer_map"] == {0: 0, 1: 0, 2: 1, 3: 1}  # 4 student layers onto the tiny teacher's 2
+    losses = [epoch["loss"] for epoch in student["training"]["history"]]
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="out of range"):
+        run(config.model_copy(update={"layer_map": {0: 5}}), RunInputs([train], test=[test]), tmp_path / "r2",
+            tmp_path / "cache")
