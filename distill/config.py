@@ -46,6 +46,9 @@ class DistillConfig(BaseModel):
     alpha: float = Field(0.5, ge=0, le=1, description="Distillation ratio: alpha*KL + (1-alpha)*cross-entropy.")
     alpha_end: float | None = Field(None, ge=0, le=1, description="If set, alpha moves linearly to this value.")
     feature_weight: float = Field(1.0, ge=0, description="Weight of the sentence-embedding loss to the teacher.")
+    retrieval_weight: float = Field(0.0, ge=0, description="Multi-task: weight of the supervised contrastive "
+                                                           "loss that trains the retrieval embedding (0: off).")
+    retrieval_temperature: float = Field(0.05, gt=0, description="Temperature of that contrastive loss.")
     hidden_weight: float = Field(0.0, ge=0, description="Weight of the hidden-state loss (0: off): each mapped "
                                                         "student layer's mean-pooled output, projected, to its "
                                                         "teacher layer's.")

@@ -55,3 +55,27 @@ class EmbeddingCosineLoss(nn.Module):
 def linear_schedule(start: float, end: float | None, progress: float) -> float:
     """`start` when `end` is None (constant); else moves linearly from `start` to `end` as progress goes 0 → 1."""
     return start if end is None else start + (end - start) * progress
+
+
+class SupervisedContrastiveLoss(nn.Module):
+    """Khosla et al.'s supervised contrastive loss on normalised sentence vectors: messages of the same intent
+    pull together, all others in the batch push apart. This trains the retrieval embedding (what FAISS
+    searches) alongside the classifier. Examples without an intent (label < 0) serve only as negatives."""
+
+    def __init__(self, temperature: float = 0.05):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        embeddings = F.normalize(embeddings.float(), dim=-1)
+        similarity = embeddings @ embeddings.T / self.temperature
+        self_mask = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        similarity = similarity.masked_fill(self_mask, float("-inf"))
+        log_prob = similarity - similarity.logsumexp(dim=1, keepdim=True)
+        positives = (labels[:, None] == labels[None, :]) & ~self_mask & (labels[:, None] >= 0)
+        counts = positives.sum(1)
+        anchors = counts > 0
+        if not anchors.any():
+            return embeddings.sum() * 0.0
+        per_anchor = -(log_prob.masked_fill(~positives, 0.0).sum(1)[anchors] / counts[anchors])
+        return per_anchor.mean()

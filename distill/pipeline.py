@@ -34,7 +34,14 @@ from distill.evaluate import (
     throughput,
 )
 from distill.linear_probe import fit_logistic_head, fit_projection
-from distill.losses import UNLABELLED, EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
+from distill.losses import (
+    UNLABELLED,
+    EmbeddingCosineLoss,
+    EmbeddingMSELoss,
+    SoftTargetKDLoss,
+    SupervisedContrastiveLoss,
+    linear_schedule,
+)
 from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
@@ -249,6 +256,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     student_layers = tuple(student.layer_map)
     kd = SoftTargetKDLoss(config.temperature, config.alpha)
     feature = EmbeddingCosineLoss() if config.feature_loss == "cosine" else EmbeddingMSELoss()
+    contrastive = SupervisedContrastiveLoss(config.retrieval_temperature)
     train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
     valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
 
@@ -260,6 +268,8 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
                   linear_schedule(config.alpha, config.alpha_end, progress))
         if config.feature_weight:
             loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
+        if config.retrieval_weight:
+            loss = loss + config.retrieval_weight * contrastive(embedding, targets["y"][index])
         if student_layers:
             teacher_layers = targets["layers"][index]
             hidden = sum(feature(projection(per_layer[:, i]), teacher_layers[:, i])

@@ -11,7 +11,13 @@ from bot.artifact import ArtifactError, Registry, resolve, write_json
 from bot.encoder import SentenceEncoder
 from distill.calibration import choose_threshold, fit_temperature, tune_threshold
 from distill.evaluate import expected_calibration_error, oos_metrics
-from distill.losses import EmbeddingCosineLoss, EmbeddingMSELoss, SoftTargetKDLoss, linear_schedule
+from distill.losses import (
+    EmbeddingCosineLoss,
+    EmbeddingMSELoss,
+    SoftTargetKDLoss,
+    SupervisedContrastiveLoss,
+    linear_schedule,
+)
 from distill.student import Student, cut_layers, default_layer_map, layers_to_keep
 
 
@@ -148,6 +154,15 @@ def test_threshold_tuned_on_out_of_scope_examples_catches_them_within_the_accura
     assert threshold == pytest.approx(0.85)  # the highest cut that keeps all three right answers
     found = oos_metrics(confidences, correct, is_oos, threshold)
     assert found["recall"] == 1.0 and found["in_scope_accuracy"] == 0.75 and found["auroc"] > 0.9
+
+
+def test_supervised_contrastive_loss_prefers_intents_that_cluster():
+    loss = SupervisedContrastiveLoss(temperature=0.1)
+    labels = torch.tensor([0, 0, 1, 1, -1])
+    centres = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-1.0, -1.0]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    assert loss(centres, labels) < loss(mixed, labels)
+    assert loss(centres, torch.tensor([-1, -2, -1, -2, -1])) == 0  # nothing to pull together
 
 
 def test_default_layer_map_spreads_student_layers_over_the_teacher():

@@ -211,16 +211,25 @@ def test_unlabelled_messages_are_labelled_by_the_teacher_and_filtered_by_its_con
     assert run(strict, inputs, tmp_path / "reg", tmp_path / "cache").metrics["unlabelled"]["used"] == 0
 
 
-def test_hidden_state_distillation_maps_layers_and_lowers_the_loss(tmp_path, small_data, tiny_teacher_dir,
-                                                                    tiny_student_dir):
+@pytest.mark.parametrize("mode", [
+    ["hidden_weight=1.0"],
+    ["retrieval_weight=0.5"],
+    ["feature_loss=cosine", "temperature=4.0", "alpha=0.9"],
+], ids=["hidden-states", "multi-task-retrieval", "cosine-feature"])
+def test_each_mode_runs_and_lowers_its_loss(tmp_path, small_data, tiny_teacher_dir, tiny_student_dir, mode):
     train, test = small_data
     config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir) + [
-        "hidden_weight=1.0", "epochs=3", "patience=3", "warm_start=false"])
+        "epochs=3", "patience=3", "warm_start=false", *mode])
     result = run(config, RunInputs([train], test=[test]), tmp_path / "reg", tmp_path / "cache")
-    student = result.metrics["student"]
-    assert student["layer_map"] == {0: 0, 1: 0, 2: 1, 3: 1}  # 4 student layers onto the tiny teacher's 2
-    losses = [epoch["loss"] for epoch in student["training"]["history"]]
-    assert losses[-1] < losses[0]
+    losses = [epoch["loss"] for epoch in result.metrics["student"]["training"]["history"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_hidden_state_layer_map(tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
+    train, test = small_data
+    config = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir) + ["hidden_weight=1.0"])
+    result = run(config, RunInputs([train], test=[test]), tmp_path / "reg", tmp_path / "cache")
+    assert result.metrics["student"]["layer_map"] == {0: 0, 1: 0, 2: 1, 3: 1}  # 4 student layers onto 2
     with pytest.raises(ValueError, match="out of range"):
         run(config.model_copy(update={"layer_map": {0: 5}}), RunInputs([train], test=[test]), tmp_path / "r2",
             tmp_path / "cache")
