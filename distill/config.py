@@ -45,6 +45,10 @@ class DistillConfig(BaseModel):
                                                                   "over training; else T stays constant.")
     alpha: float = Field(0.5, ge=0, le=1, description="Distillation ratio: alpha*KL + (1-alpha)*cross-entropy.")
     alpha_end: float | None = Field(None, ge=0, le=1, description="If set, alpha moves linearly to this value.")
+    mutual: bool = Field(False, description="Bidirectional (mutual) distillation: the teacher trains too, also "
+                                            "learning from the student's soft labels.")
+    teacher_alpha: float = Field(0.3, ge=0, le=1, description="Mutual: the teacher's share of KL to the "
+                                                              "student (the rest is cross-entropy).")
     feature_weight: float = Field(1.0, ge=0, description="Weight of the sentence-embedding loss to the teacher.")
     retrieval_weight: float = Field(0.0, ge=0, description="Multi-task: weight of the supervised contrastive "
                                                            "loss that trains the retrieval embedding (0: off).")

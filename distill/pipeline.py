@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from sklearn.model_selection import train_test_split
+from torch import nn
 from torch.nn import functional as F
 
 from bot.artifact import Registry, write_json
@@ -51,6 +52,7 @@ from distill.trainer import (
     predict_logits,
     resolve_device,
     seed_everything,
+    to_device,
     train,
 )
 
@@ -260,12 +262,34 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
     valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
 
-    def step_loss(inputs, index, progress):
+    trained = nn.ModuleDict({"student": student})
+    groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
+              {"params": [*student.head.parameters(), *student.projection.parameters(),
+                          *student.hidden_projections.parameters()], "lr": config.head_lr}]
+    if config.mutual:  # the teacher's trainable part joins the same optimiser and checkpoint
+        trained["teacher"] = teacher.to(device) if teacher_finetuned else teacher.head.to(device)
+        groups.append({"params": list(teacher.head.parameters()), "lr": config.head_lr})
+        if teacher_finetuned:
+            groups.append({"params": list(teacher.encoder.parameters()), "lr": config.teacher_lr})
+            teacher_tokens = TokenizedTexts(teacher.encoder.tokenizer, train_texts, config.max_length)
+    teacher_kd = SoftTargetKDLoss(config.temperature, config.teacher_alpha)
+
+    def live_teacher_logits(index, indices) -> torch.Tensor:
+        if not config.mutual:
+            return targets["logits"][index]
+        if teacher_finetuned:
+            return teacher(**to_device(teacher_tokens.batch(indices), device))[1]
+        return teacher.head(targets["emb"][index])
+
+    def step_loss(inputs, index, progress, indices):
         embedding, per_layer = student.encoder.forward_with_layers(**inputs, layers=student_layers)
         logits = student.head(embedding)
-        loss = kd(logits, targets["logits"][index], targets["y"][index],
-                  linear_schedule(config.temperature, config.temperature_end, progress),
+        temperature = linear_schedule(config.temperature, config.temperature_end, progress)
+        teacher_logits = live_teacher_logits(index, indices)
+        loss = kd(logits, teacher_logits.detach(), targets["y"][index], temperature,
                   linear_schedule(config.alpha, config.alpha_end, progress))
+        if config.mutual:
+            loss = loss + teacher_kd(teacher_logits, logits.detach(), targets["y"][index], temperature)
         if config.feature_weight:
             loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
         if config.retrieval_weight:
@@ -284,10 +308,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         in_scope = y_valid >= 0
         return float((student_valid_logits().argmax(-1) == y_valid)[in_scope].float().mean())
 
-    groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
-              {"params": [*student.head.parameters(), *student.projection.parameters(),
-                          *student.hidden_projections.parameters()], "lr": config.head_lr}]
-    student_training = train(student, groups, train_tokens, step_loss, valid_accuracy,
+    student_training = train(trained, groups, train_tokens, step_loss, valid_accuracy,
                              TrainOptions(epochs=config.epochs, desc="student", checkpoint=student_checkpoint,
                                           **options), device)
     stages.done("distil student", start)
@@ -326,7 +347,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         metrics["test_set"] = {"file": ", ".join(map(str, eval_files)) or "validation split",
                                "messages": len(eval_set)}
         metrics["teacher"].update(model=config.teacher, training=teacher_training,
-                                  finetuned=teacher_finetuned)
+                                  finetuned=teacher_finetuned, trained_with_student=config.mutual)
         metrics["student"].update(model=config.student, layers_kept=kept_layers, warm_start=warm_start,
                                   layer_map=layer_map,
                                   training=student_training,

@@ -44,7 +44,7 @@ def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, va
 
     hard_labels = SoftTargetKDLoss(alpha=0.0)  # cross entropy; uniform target for out-of-scope (-1)
 
-    def step_loss(inputs, index, _progress):
+    def step_loss(inputs, index, _progress, _indices):
         logits = teacher(**inputs)[1]
         return hard_labels(logits, logits.detach(), labels[index])
 

@@ -104,10 +104,11 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
-          step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor, float], torch.Tensor],
+          step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor, float, list[int]], torch.Tensor],
           evaluate: Callable[[], float], options: TrainOptions, device: torch.device) -> dict:
-    """Train `model` on `texts`; `step_loss(inputs, indices, progress)` gives a batch's loss (indices on
-    `device`, to pick that batch's targets; progress in [0, 1) for schedules). After each epoch
+    """Train `model` on `texts`; `step_loss(inputs, index, progress, indices)` gives a batch's loss (`index`
+    on `device` picks that batch's targets, `indices` is the same as a host list; progress in [0, 1) for
+    schedules). After each epoch
     `evaluate()` scores the model; the best weights win. With `options.checkpoint`, every epoch is saved
     there and a later call carries on after the last saved epoch. Returns the training history."""
     rng = random.Random(options.seed)
@@ -137,7 +138,7 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
             inputs = to_device(texts.batch(indices), device)
             index = torch.tensor(indices).to(device, non_blocking=True)
             with autocast(device):
-                loss = step_loss(inputs, index, step / total_steps)
+                loss = step_loss(inputs, index, step / total_steps, indices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -233,3 +233,20 @@ def test_hidden_state_layer_map(tmp_path, small_data, tiny_teacher_dir, tiny_stu
     with pytest.raises(ValueError, match="out of range"):
         run(config.model_copy(update={"layer_map": {0: 5}}), RunInputs([train], test=[test]), tmp_path / "r2",
             tmp_path / "cache")
+
+
+@pytest.mark.parametrize("finetune", ["never", "always"], ids=["frozen-teacher-head", "whole-teacher"])
+def test_mutual_distillation_trains_the_teacher_too(tmp_path, small_data, tiny_teacher_dir, tiny_student_dir,
+                                                    finetune):
+    """Bidirectional: the teacher also learns from the student's soft labels, so its figures change."""
+    train, test = small_data
+    base = load_config(None, tiny_overrides(tiny_teacher_dir, tiny_student_dir) + [
+        f"teacher_finetune={finetune}", "teacher_epochs=1", "epochs=2", "patience=2"])
+    alone = run(base, RunInputs([train], test=[test]), tmp_path / "a", tmp_path / "cache")
+    mutual = run(base.model_copy(update={"mutual": True}), RunInputs([train], test=[test]), tmp_path / "b",
+                 tmp_path / "cache")
+    assert mutual.metrics["teacher"]["trained_with_student"] and not alone.metrics["teacher"]["trained_with_student"]
+    teacher_alone, teacher_mutual = alone.metrics["teacher"], mutual.metrics["teacher"]
+    assert teacher_alone["ece"] != teacher_mutual["ece"]  # the teacher's logits moved
+    losses = [epoch["loss"] for epoch in mutual.metrics["student"]["training"]["history"]]
+    assert losses[-1] < losses[0]
