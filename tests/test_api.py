@@ -44,7 +44,7 @@ def test_a_question_gets_the_right_answer_with_everything_the_clients_need(clien
     body = response.json()
     assert body["intent"]["name"] == "order_status" and 0 < body["intent"]["confidence"] <= 1
     assert body["decision"] == "answer"
-    assert body["template"].startswith("order_status") or body["template"]
+    assert body["template"].startswith("order_status_")  # one of the two order-status templates
     assert body["replies"] and body["replies"][0]["text"]
     assert all(set(b) == {"title", "payload"} for r in body["replies"] for b in r["buttons"])
     assert body["ranking"][0] == body["intent"] and len(body["ranking"]) > 1
