@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.model = ServedModel.load(settings.registry)
+        app.state.model = ServedModel.load(settings.registry, settings.backend)
         engine = make_engine(settings.db_url)
         app.state.chat = ChatService(make_sessionmaker(engine), lambda: app.state.model)
         yield
@@ -125,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     def health(request: Request) -> dict:
-        """Up, and which model version it serves."""
-        return {"status": "ok", "model_version": request.app.state.model.version}
+        """Up, and which model version it serves and how (int8 ONNX or PyTorch)."""
+        model = request.app.state.model
+        return {"status": "ok", "model_version": model.version, "backend": model.classifier.backend}
 
     return app

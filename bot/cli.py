@@ -22,6 +22,8 @@ def serve(
                                                           "version) or one artifact folder.")] = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto (the int8 ONNX model when the artifact has one), "
+                                                       "torch, onnx-int8 or onnx [default: auto].")] = None,
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the conversation store "
                                                    "[default: sqlite:///var/bot.db].")] = None,
 ) -> None:
@@ -31,7 +33,8 @@ def serve(
     from bot.api import create_app
     from bot.settings import Settings
 
-    overrides = {k: v for k, v in {"registry": registry, "host": host, "port": port, "db_url": db}.items()
+    overrides = {k: v for k, v in {"registry": registry, "host": host, "port": port, "db_url": db,
+                                       "backend": backend}.items()
                  if v is not None}
     settings = Settings(**overrides)
     if settings.db_url.startswith("sqlite:///"):

@@ -35,6 +35,18 @@ def _sentence_transformers_layout(path: Path) -> tuple[Path, str, bool]:
     return transformer_dir, pooling, normalize
 
 
+def tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Padded token ids and attention mask, cut at `max_length` tokens."""
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def length_sorted_batches(texts: list[str], batch_size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of similar length, so a batch carries little padding."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 class SentenceEncoder(nn.Module):
     """A transformer with pooling and normalisation: `forward` takes token ids, returns sentence vectors."""
 
@@ -50,13 +62,21 @@ class SentenceEncoder(nn.Module):
         self.max_length = max_length
 
     @classmethod
-    def load(cls, path: str | Path, max_length: int = 64) -> SentenceEncoder:
-        """Load a local sentence-transformers (or plain Hugging Face) directory."""
+    def load(cls, path: str | Path, max_length: int | None = None) -> SentenceEncoder:
+        """Load a local sentence-transformers (or plain Hugging Face) directory; `max_length` defaults to
+        the one it was saved with."""
         path = Path(path)
+        max_length = max_length or cls.configured_max_length(path)
         transformer_dir, pooling, normalize = _sentence_transformers_layout(path)
         transformer = AutoModel.from_pretrained(transformer_dir)
         tokenizer = AutoTokenizer.from_pretrained(transformer_dir)
         return cls(transformer, tokenizer, pooling, normalize, max_length).eval()
+
+    @staticmethod
+    def configured_max_length(path: str | Path, default: int = 64) -> int:
+        """The `max_seq_length` a saved directory was written with."""
+        config = Path(path) / "sentence_bert_config.json"
+        return json.loads(config.read_text()).get("max_seq_length", default) if config.exists() else default
 
     @property
     def dim(self) -> int:
@@ -67,9 +87,7 @@ class SentenceEncoder(nn.Module):
         return next(self.parameters()).device
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return tokenize(self.tokenizer, texts, self.max_length)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.forward_with_layers(input_ids, attention_mask)[0]
@@ -98,11 +116,9 @@ class SentenceEncoder(nn.Module):
         `layers`, returns those layers' mean-pooled states instead, flattened: [texts, len(layers) * hidden]."""
         from tqdm.auto import tqdm
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.empty(len(texts), self.dim * (len(layers) or 1))
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc=progress, disable=progress is None, unit="batch"):
-            idx = order[start:start + batch_size]
+        for idx in tqdm(length_sorted_batches(texts, batch_size), desc=progress, disable=progress is None,
+                        unit="batch"):
             batch = {k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
             embedding, per_layer = self.forward_with_layers(**batch, layers=layers)
             out[idx] = (per_layer.flatten(1) if layers else embedding).float().cpu()

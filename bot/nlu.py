@@ -1,19 +1,28 @@
-"""Intent ranking: the student encoder plus its intent head, with temperature-calibrated confidence.
+"""Intent ranking: the student (encoder + intent head, in PyTorch or as an ONNX graph) with
+temperature-calibrated confidence.
 
 One forward pass per message gives both the intent ranking and the sentence vector that the
-retriever searches with.
+retriever searches with. An artifact that holds `model.int8.onnx` is served through onnxruntime
+(the export check has shown it agrees with PyTorch); otherwise the PyTorch weights are used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import AutoTokenizer
 
-from bot.artifact import Artifact
-from bot.encoder import SentenceEncoder
+from bot.artifact import Artifact, ArtifactError
+from bot.encoder import SentenceEncoder, length_sorted_batches, tokenize
+
+ONNX_FP32, ONNX_INT8 = "model.onnx", "model.int8.onnx"
+Backend = Literal["auto", "torch", "onnx-int8", "onnx"]
 
 
 @dataclass(frozen=True)
@@ -50,34 +59,109 @@ def load_head(path) -> nn.Linear:
     return head
 
 
+class StudentModel(Protocol):
+    """Token ids and mask in, (sentence vectors, intent logits) out."""
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ...
+
+
+class TorchStudent(nn.Module):
+    """The student in PyTorch: encoder, then head. Also what the ONNX export traces."""
+
+    def __init__(self, encoder: SentenceEncoder, head: nn.Linear):
+        super().__init__()
+        self.encoder, self.head = encoder.eval(), head.eval()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.encoder(input_ids, attention_mask)
+        return embedding, self.head(embedding)
+
+
+class OnnxStudent:
+    """The exported student run by onnxruntime on the CPU, with as many threads as PyTorch uses, so
+    the two compare fairly."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = Path(path)
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feed = {"input_ids": input_ids.numpy().astype(np.int64),
+                "attention_mask": attention_mask.numpy().astype(np.int64)}
+        embedding, logits = self.session.run(["embedding", "logits"], feed)
+        return torch.from_numpy(embedding), torch.from_numpy(logits)
+
+
 class IntentClassifier:
     """Ranks intents for a message; `temperature` rescales logits so confidences are calibrated."""
 
-    def __init__(self, encoder: SentenceEncoder, head: nn.Linear, labels: list[str], temperature: float = 1.0):
-        if head.out_features != len(labels):
-            raise ValueError(f"head has {head.out_features} outputs but there are {len(labels)} labels")
-        self.encoder = encoder.eval()
-        self.head = head.eval()
+    def __init__(self, model: StudentModel, tokenizer, labels: list[str], temperature: float = 1.0,
+                 max_length: int = 64, backend: str = "torch"):
+        self.model = model
+        self.tokenizer = tokenizer
         self.labels = labels
         self.temperature = temperature
+        self.max_length = max_length
+        self.backend = backend
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact) -> IntentClassifier:
-        encoder = SentenceEncoder.load(artifact.encoder_dir)
-        head = load_head(artifact.path / "head.safetensors")
-        return cls(encoder, head, artifact.labels(), artifact.calibration().temperature)
+    def from_torch(cls, encoder: SentenceEncoder, head: nn.Linear, labels: list[str],
+                   temperature: float = 1.0) -> IntentClassifier:
+        if head.out_features != len(labels):
+            raise ValueError(f"head has {head.out_features} outputs but there are {len(labels)} labels")
+        return cls(TorchStudent(encoder, head), encoder.tokenizer, labels, temperature, encoder.max_length)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, backend: Backend = "auto") -> IntentClassifier:
+        """`auto` serves the int8 ONNX model when the artifact has one, else PyTorch."""
+        labels, temperature = artifact.labels(), artifact.calibration().temperature
+        if backend == "auto":
+            backend = "onnx-int8" if (artifact.path / ONNX_INT8).exists() else "torch"
+        if backend == "torch":
+            encoder = SentenceEncoder.load(artifact.encoder_dir)
+            return cls.from_torch(encoder, load_head(artifact.path / "head.safetensors"), labels, temperature)
+        onnx_file = artifact.path / (ONNX_INT8 if backend == "onnx-int8" else ONNX_FP32)
+        if not onnx_file.exists():
+            raise ArtifactError(f"{artifact.path}: no {onnx_file.name}; this artifact was published without it")
+        tokenizer = AutoTokenizer.from_pretrained(artifact.encoder_dir)
+        max_length = SentenceEncoder.configured_max_length(artifact.encoder_dir)
+        return cls(OnnxStudent(onnx_file), tokenizer, labels, temperature, max_length, backend)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return tokenize(self.tokenizer, texts, self.max_length)
 
     @torch.inference_mode()
+    def embed_and_score(self, texts: list[str], batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sentence vectors and intent logits of many texts, batched by length."""
+        embeddings, logits = [None] * len(texts), [None] * len(texts)
+        for idx in length_sorted_batches(texts, batch_size):
+            batch_emb, batch_logits = self.model(**self.tokenize([texts[i] for i in idx]))
+            for row, i in enumerate(idx):
+                embeddings[i], logits[i] = batch_emb[row], batch_logits[row]
+        if not texts:
+            return torch.empty(0), torch.empty(0, len(self.labels))
+        return torch.stack(embeddings).float(), torch.stack(logits).float()
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Sentence vectors (what the template index is built from)."""
+        return self.embed_and_score(texts, batch_size)[0]
+
     def logits(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-        return self.head(self.encoder.encode(texts, batch_size))
+        return self.embed_and_score(texts, batch_size)[1]
 
     @torch.inference_mode()
     def predict(self, text: str, top_k: int = 5) -> Prediction:
-        embedding = self.encoder(**self.encoder.tokenize([text]))
-        probs = torch.softmax(self.head(embedding)[0] / self.temperature, dim=-1)
+        embedding, logits = self.model(**self.tokenize([text]))
+        probs = torch.softmax(logits[0].float() / self.temperature, dim=-1)
         values, indices = probs.topk(min(top_k, len(self.labels)))
         ranking = [IntentScore(self.labels[i], round(float(v), 4)) for v, i in zip(values, indices)]
-        return Prediction(ranking, embedding[0])
+        return Prediction(ranking, embedding[0].float())
 
     def predict_intent(self, text: str) -> str:
         """Just the best intent's name (what latency benchmarks time)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.artifact import Artifact, ArtifactError, resolve
-from bot.nlu import IntentClassifier
+from bot.nlu import Backend, IntentClassifier
 from bot.policy import PolicyConfig
 from bot.retriever import TemplateRetriever
 
@@ -20,15 +20,15 @@ class ServedModel:
     metrics: dict
 
     @classmethod
-    def load(cls, path: str | Path) -> ServedModel:
-        """`path` is an artifact or a registry (its current version)."""
+    def load(cls, path: str | Path, backend: Backend = "auto") -> ServedModel:
+        """`path` is an artifact or a registry (its current version); `backend` as in IntentClassifier."""
         artifact: Artifact = resolve(path)
         if not artifact.has_templates:
             raise ArtifactError(f"{artifact.path}: no answer templates; distill with --templates to serve it")
         calibration = artifact.calibration()
         return cls(
             version=artifact.version,
-            classifier=IntentClassifier.from_artifact(artifact),
+            classifier=IntentClassifier.from_artifact(artifact, backend),
             retriever=TemplateRetriever.load(artifact.path),
             policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin),
             metrics=artifact.metrics(),

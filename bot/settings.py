@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DISTILBOT_")
 
     registry: Path = Field(Path("var/registry"), description="Model registry folder (or one artifact) to serve.")
+    backend: Literal["auto", "torch", "onnx-int8", "onnx"] = Field(
+        "auto", description="How the student runs: 'auto' uses the artifact's int8 ONNX model when it has one, "
+                            "else PyTorch.")
     db_url: str = Field("sqlite:///var/bot.db", description="SQLAlchemy URL of the conversation store.")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")

@@ -22,12 +22,17 @@ def write_model_card(path: Path, metrics: dict, labels: list[str]) -> None:
         ("CPU throughput, batched", f"{teacher['throughput_msgs_s']:.0f} msg/s",
          f"{student['throughput_msgs_s']:.0f} msg/s"),
         ("weights on disk", f"{teacher['disk_mb']:.0f} MB", f"{student['disk_mb']:.0f} MB"),
+        ("served as", "PyTorch", student.get("backend", "torch")),
         ("calibration error (ECE, after temperature scaling)", f"{teacher['ece']:.4f}", f"{student['ece']:.4f}"),
     ]
     if "retrieval" in student:
         for key, name in (("recall_at_1", "template recall@1"), ("recall_at_5", "template recall@5"),
                           ("mrr", "template MRR")):
             rows.append((name, f"{teacher['retrieval'][key]:.4f}", f"{student['retrieval'][key]:.4f}"))
+    if "latency_ms_pytorch" in student:
+        rows += [("CPU latency p50, one message, PyTorch student", "",
+                  f"{student['latency_ms_pytorch']['p50']:.1f} ms"),
+                 ("weights on disk, PyTorch student", "", f"{student['disk_mb_pytorch']:.0f} MB")]
     how = "fine-tuned" if teacher.get("finetuned") else "frozen encoder, trained head"
     lines = [
         "# Model card: distilled intent classifier",

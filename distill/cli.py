@@ -77,13 +77,17 @@ def run(
                    f"(--force to redo) -> {current.path}")
         return
     from distill.data import DataError
+    from distill.export import ExportError
     from distill.pipeline import run as run_pipeline
     from distill.weights import WeightsError
 
     try:
         result = run_pipeline(cfg, inputs, registry, cache_dir, force, resume)
-    except (DataError, WeightsError, ValueError, OSError) as exc:
+    except (DataError, WeightsError, ExportError, ValueError, OSError) as exc:
         _fail(str(exc))
+    if result.artifact is None:
+        typer.echo(f"rank {result.metrics['rank']}: training done; rank 0 evaluates and publishes")
+        return
     m = result.metrics
     typer.echo(f"teacher accuracy {m['teacher']['accuracy']:.4f}  student accuracy {m['student']['accuracy']:.4f}"
                f"  retention {m['retention']:.4f}  speedup p50 {m['speedup_p50']:.1f}x  -> {result.artifact}")
@@ -100,7 +104,7 @@ def evaluate(
     """Measure a published student on a labelled file: accuracy, macro-F1, per intent, latency."""
     from bot.artifact import ArtifactError
     from distill.data import DataError
-    from distill.pipeline import evaluate_artifact
+    from distill.side_by_side import evaluate_artifact
 
     try:
         metrics = evaluate_artifact(model, test, label_column, latency_messages)

@@ -76,6 +76,14 @@ class DistillConfig(BaseModel):
                                                                        "one that costs at most this much in-scope "
                                                                        "validation accuracy.")
     clarify_margin: float = Field(0.1, ge=0, lt=1, description="Ask to clarify when the top two are this close.")
+    onnx: Literal["int8", "fp32", "none"] = Field(
+        "int8", description="Export the student to ONNX for CPU serving: 'int8' writes model.onnx and the "
+                            "dynamically quantised model.int8.onnx (which the bot then serves), 'fp32' only the "
+                            "first, 'none' neither (the bot serves PyTorch).")
+    onnx_min_agreement: float = Field(0.995, ge=0, le=1, description="Parity check: an exported model must give "
+                                                                     "the PyTorch student's top intent on at least "
+                                                                     "this share of the test messages, or the "
+                                                                     "run is not published.")
     latency_messages: int = Field(200, ge=10, description="Messages timed one at a time for p50/p99 latency.")
 
 

@@ -1,5 +1,8 @@
-"""The distillation run, stage by stage: data → teacher → teacher outputs (cached) → student →
-distil → calibrate → evaluate → artifact → publish."""
+"""The distillation run, stage by stage: data → teacher → teacher outputs (cached) → student → distil →
+export (ONNX, int8, parity gate) → calibrate → evaluate → publish.
+
+`run` is the entry point; `DistillRun` holds what the stages hand each other, one method per stage.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from torch.nn import functional as F
 
 from bot.artifact import Registry, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import IntentClassifier, save_head
+from bot.nlu import ONNX_INT8, IntentClassifier, OnnxStudent, save_head
 from bot.retriever import TemplateRetriever
 from distill import weights
 from distill.cache import EmbeddingCache
@@ -23,17 +26,9 @@ from distill.calibration import choose_threshold, fit_temperature, tune_threshol
 from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
-from distill.evaluate import (
-    agreement,
-    classification_metrics,
-    count_params,
-    disk_mb,
-    expected_calibration_error,
-    oos_metrics,
-    paired_latency,
-    retrieval_metrics,
-    throughput,
-)
+from distill.distributed import Ranks, launched_ranks
+from distill.evaluate import disk_mb
+from distill.export import export_checked
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import (
     UNLABELLED,
@@ -44,6 +39,7 @@ from distill.losses import (
     linear_schedule,
 )
 from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
+from distill.side_by_side import score_side_by_side
 from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
 from distill.trainer import (
@@ -59,20 +55,29 @@ from distill.trainer import (
 
 @dataclass
 class RunResult:
-    artifact: Path
+    artifact: Path | None
+    """None on the ranks other than 0 of a multi-process run: rank 0 publishes."""
     metrics: dict
     up_to_date: bool = False
 
 
 @dataclass
 class _Stages:
-    """Wall time of each stage, printed as it goes."""
+    """Wall time (and, where it means something, samples per second) of each stage, printed as it goes."""
 
     times: dict = field(default_factory=dict)
+    samples_per_s: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
 
-    def done(self, name: str, start: float) -> None:
-        self.times[name] = round(time.perf_counter() - start, 2)
-        print(f"[distill] {name}: {self.times[name]:.1f}s", flush=True)
+    def done(self, name: str, samples: int | None = None) -> None:
+        seconds = time.perf_counter() - self.started
+        self.times[name] = round(seconds, 2)
+        rate = ""
+        if samples:
+            self.samples_per_s[name] = round(samples / max(seconds, 1e-9), 1)
+            rate = f", {self.samples_per_s[name]:.0f} samples/s"
+        print(f"[distill] {name}: {seconds:.1f}s{rate}", flush=True)
+        self.started = time.perf_counter()
 
 
 def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -81,20 +86,6 @@ def _split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Ex
     n_valid = max(1, round(fraction * len(examples)))
     stratify = labels if min(counts.values()) >= 2 and n_valid >= len(counts) else None
     return train_test_split(examples, test_size=n_valid, random_state=seed, stratify=stratify)
-
-
-def _load_data(inputs: RunInputs, config: DistillConfig):
-    """Examples of every split, the intents (out-of-scope is none), and the templates."""
-    train = [e for path in inputs.train for e in load_examples(path, inputs.label_column)]
-    labels = sorted({e.intent for e in train} - {config.oos_label})
-    known = set(labels) | {config.oos_label}
-    if inputs.valid:
-        valid = _load_checked(inputs.valid, inputs.label_column, known)
-    else:
-        train, valid = _split(train, config.valid_fraction, config.seed)
-    test = _load_checked(inputs.test, inputs.label_column, known) if inputs.test else None
-    book = load_templates(inputs.templates, set(labels)) if inputs.templates else None
-    return train, valid, test, labels, book
 
 
 def _load_checked(paths: list[Path], label_column: str | None, known: set[str]) -> list[Example]:
@@ -106,19 +97,8 @@ def _load_checked(paths: list[Path], label_column: str | None, known: set[str]) 
     return examples
 
 
-def _warm_start(student: Student, train_texts, y_train, valid_texts, y_valid, teacher_emb, config, device) -> dict:
-    """Start the head as a logistic regression on the student's own frozen embeddings and the projection
-    as their least-squares map to the teacher's, so distillation starts from a working model."""
-    if not config.warm_start:
-        return {}
-    encoder = student.encoder.to(device)
-    train_emb = encoder.encode(train_texts, progress="student embeddings (warm start)")
-    valid_emb = encoder.encode(valid_texts)
-    fit_projection(student.projection, train_emb, teacher_emb)
-    return fit_logistic_head(student.head, train_emb, y_train, valid_emb, y_valid, config.teacher_head_c)
-
-
-def _threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float, config: DistillConfig) -> float:
+def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
+                         config: DistillConfig) -> float:
     """The out-of-scope threshold: fixed, tuned on out-of-scope validation examples, or a quantile."""
     confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
     correct, is_oos = predicted == labels, labels < 0
@@ -127,15 +107,6 @@ def _threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float, c
     if is_oos.any():
         return tune_threshold(confidence, correct, is_oos, config.oos_max_accuracy_drop)
     return choose_threshold(confidence, correct, config.oos_quantile)
-
-
-def _teacher_layer_states(encoder: SentenceEncoder, texts: list[str], layers: tuple[int, ...],
-                          cache: EmbeddingCache | None) -> torch.Tensor:
-    """Mean-pooled states of the teacher's mapped layers, flattened per text (cached for a frozen teacher)."""
-    def compute(batch: list[str]) -> torch.Tensor:
-        return encoder.encode(batch, progress="teacher hidden states", layers=layers)
-
-    return cache.get(texts, compute)[0] if cache is not None else compute(texts)
 
 
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
@@ -147,318 +118,316 @@ def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int
 def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path | None = None,
         force: bool = False, resume: bool = False) -> RunResult:
     """Distil, evaluate and publish. `resume` carries on from the checkpoints of an interrupted run of the
-    same config and data (else they are discarded)."""
-    cache_dir = cache_dir or weights.default_cache_dir()
-    registry = Registry(registry_dir)
+    same config and data (else they are discarded). Under `accelerate launch`/`torchrun` every rank trains
+    and rank 0 publishes."""
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
         print(f"[distill] {current.version} was distilled from this exact data and config; nothing to do "
               "(--force to redo)", flush=True)
         return RunResult(current.path, current.metrics(), up_to_date=True)
+    job = DistillRun(config, inputs, Path(registry_dir), cache_dir or weights.default_cache_dir(), fingerprint,
+                     resume, launched_ranks(config.device))
+    job.load_data()
+    job.prepare_teacher()
+    job.add_unlabelled()
+    job.build_student()
+    job.distil()
+    if not job.ranks.is_main:
+        return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
+    return job.publish()
 
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    stages = _Stages()
-    start = time.perf_counter()
-    train_set, valid_set, test_set, labels, book = _load_data(inputs, config)
-    label_index = {name: i for i, name in enumerate(labels)}  # out of scope: -1
-    y_train = torch.tensor([label_index.get(e.intent, -1) for e in train_set])
-    y_valid = torch.tensor([label_index.get(e.intent, -1) for e in valid_set])
-    train_texts, valid_texts = [e.text for e in train_set], [e.text for e in valid_set]
-    stages.done("load data", start)
 
-    start = time.perf_counter()
-    teacher_dir = weights.resolve_model(config.teacher, cache_dir)
-    student_dir = weights.resolve_model(config.student, cache_dir)
-    teacher = Teacher(SentenceEncoder.load(teacher_dir, config.max_length), len(labels))
-    stages.done("resolve and verify weights", start)
+class DistillRun:
+    """One run's state; each method is a stage and leaves its results on `self` for the next."""
 
-    start = time.perf_counter()
-    teacher_finetuned = config.teacher_finetune == "always" or (
-        config.teacher_finetune == "auto" and device.type == "cuda")
-    run_dir = Path(registry_dir) / ".runs" / fingerprint  # checkpoints and run log until published
-    if not resume:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_log = run_dir / "run_log.jsonl"
-    options = dict(batch_size=config.batch_size, warmup_ratio=config.warmup_ratio,
-                   weight_decay=config.weight_decay, patience=config.patience, seed=config.seed,
-                   log_path=run_log)
-    if teacher_finetuned:
-        teacher.to(device)
-        teacher_training = finetune(teacher, train_texts, y_train, valid_texts, y_valid,
-                                    TrainOptions(epochs=config.teacher_epochs, desc="teacher",
-                                                 checkpoint=run_dir / "teacher.ckpt", **options),
-                                    config.teacher_lr, config.head_lr, config.max_length, device)
-        t_train_emb, t_train_logits = _teacher_outputs(teacher, train_texts, device, config.max_length)
+    def __init__(self, config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path,
+                 fingerprint: str, resume: bool, ranks: Ranks):
+        self.config, self.inputs, self.ranks = config, inputs, ranks
+        self.registry_dir, self.cache_dir, self.fingerprint = registry_dir, cache_dir, fingerprint
+        seed_everything(config.seed)
+        self.device = ranks.device if ranks.distributed and config.device == "auto" else resolve_device(config.device)
+        self.stages = _Stages()
+        self.run_dir = registry_dir / ".runs" / fingerprint  # checkpoints and run log until published
+        if not resume and ranks.is_main:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_log = self.run_dir / "run_log.jsonl"
+        self.unlabelled: dict = {}
 
-        def teacher_outputs_for(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _options(self, **kwargs) -> TrainOptions:
+        c = self.config
+        return TrainOptions(batch_size=c.batch_size, warmup_ratio=c.warmup_ratio, weight_decay=c.weight_decay,
+                            patience=c.patience, seed=c.seed, log_path=self.run_log, **kwargs)
+
+    def load_data(self) -> None:
+        """Examples of every split, the intents (out of scope is none: label -1), the templates."""
+        config, inputs = self.config, self.inputs
+        train_set = [e for path in inputs.train for e in load_examples(path, inputs.label_column)]
+        self.labels = sorted({e.intent for e in train_set} - {config.oos_label})
+        known = set(self.labels) | {config.oos_label}
+        if inputs.valid:
+            valid_set = _load_checked(inputs.valid, inputs.label_column, known)
+        else:
+            train_set, valid_set = _split(train_set, config.valid_fraction, config.seed)
+        self.test_set = _load_checked(inputs.test, inputs.label_column, known) if inputs.test else None
+        self.book = load_templates(inputs.templates, set(self.labels)) if inputs.templates else None
+        self.train_set, self.valid_set = train_set, valid_set
+        label_index = {name: i for i, name in enumerate(self.labels)}
+        self.y_train = torch.tensor([label_index.get(e.intent, -1) for e in train_set])
+        self.y_valid = torch.tensor([label_index.get(e.intent, -1) for e in valid_set])
+        self.train_texts, self.valid_texts = [e.text for e in train_set], [e.text for e in valid_set]
+        self.stages.done("load data")
+        self.teacher_dir = weights.resolve_model(config.teacher, self.cache_dir)
+        self.student_dir = weights.resolve_model(config.student, self.cache_dir)
+        self.teacher = Teacher(SentenceEncoder.load(self.teacher_dir, config.max_length), len(self.labels))
+        self.stages.done("resolve and verify weights")
+
+    def _teacher_cache(self, suffix: str = "") -> EmbeddingCache:
+        key = f"{weights.fingerprint(self.config.teacher, self.teacher_dir)}-{self.config.max_length}{suffix}"
+        return EmbeddingCache(self.cache_dir / "teacher", key)
+
+    def prepare_teacher(self) -> None:
+        """Fine-tune the teacher end to end (GPU), or fit its head on cached frozen embeddings (CPU); then its
+        soft labels and embeddings for the training texts."""
+        config, teacher, device = self.config, self.teacher, self.device
+        self.teacher_finetuned = config.teacher_finetune == "always" or (
+            config.teacher_finetune == "auto" and device.type == "cuda")
+        if self.teacher_finetuned:
             teacher.to(device)
-            return _teacher_outputs(teacher, texts, device, config.max_length)
-    else:
-        embedding_cache = EmbeddingCache(cache_dir / "teacher",
-                                         f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}")
-        embed = lambda texts: teacher.encoder.to(device).encode(texts, progress="teacher embeddings")  # noqa: E731
-        t_train_emb, computed = embedding_cache.get(train_texts, embed)
-        t_valid_emb, computed_valid = embedding_cache.get(valid_texts, embed)
-        print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
-              f"{len(train_texts) + len(valid_texts) - computed - computed_valid} from cache", flush=True)
-        teacher_training = fit_head(teacher, t_train_emb, y_train, t_valid_emb, y_valid, config.teacher_head_c)
-        with torch.no_grad():
-            t_train_logits = teacher.head(t_train_emb)
-
-        def teacher_outputs_for(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            embeddings = embedding_cache.get(texts, embed)[0]
+            options = self._options(epochs=config.teacher_epochs, desc="teacher",
+                                    checkpoint=self.run_dir / "teacher.ckpt")
+            self.teacher_training = finetune(teacher, self.train_texts, self.y_train, self.valid_texts, self.y_valid,
+                                             options, config.teacher_lr, config.head_lr, config.max_length, device,
+                                             self.ranks)
+            self.t_train_emb, self.t_train_logits = _teacher_outputs(teacher, self.train_texts, device,
+                                                                     config.max_length)
+        else:
+            cache = self._teacher_cache()
+            train_emb, computed = cache.get(self.train_texts, self._embed_with_teacher)
+            valid_emb, computed_valid = cache.get(self.valid_texts, self._embed_with_teacher)
+            total = len(self.train_texts) + len(self.valid_texts)
+            print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
+                  f"{total - computed - computed_valid} from cache", flush=True)
+            self.teacher_training = fit_head(teacher, train_emb, self.y_train, valid_emb, self.y_valid,
+                                             config.teacher_head_c)
             with torch.no_grad():
-                return embeddings, teacher.head.cpu()(embeddings)
-    stages.done("teacher", start)
+                self.t_train_emb, self.t_train_logits = train_emb, teacher.head(train_emb)
+        self.stages.done("teacher", len(self.train_texts) * (config.teacher_epochs if self.teacher_finetuned else 1))
 
-    unlabelled = {}
-    if inputs.unlabelled:
-        start = time.perf_counter()
-        held_out = set(train_texts) | set(valid_texts) | {e.text for e in test_set or []}
-        messages = [m for m in dict.fromkeys(m for path in inputs.unlabelled for m in load_messages(path))
+    def _embed_with_teacher(self, texts: list[str]) -> torch.Tensor:
+        return self.teacher.encoder.to(self.device).encode(texts, progress="teacher embeddings")
+
+    def teacher_outputs_for(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's embeddings and logits for any texts (from the embedding cache when frozen)."""
+        if self.teacher_finetuned:
+            self.teacher.to(self.device)
+            return _teacher_outputs(self.teacher, texts, self.device, self.config.max_length)
+        embeddings = self._teacher_cache().get(texts, self._embed_with_teacher)[0]
+        with torch.no_grad():
+            return embeddings, self.teacher.head.cpu()(embeddings)
+
+    def add_unlabelled(self) -> None:
+        """Messages without labels join the training data with the teacher's soft labels (above a confidence)."""
+        if not self.inputs.unlabelled:
+            return
+        held_out = set(self.train_texts) | set(self.valid_texts) | {e.text for e in self.test_set or []}
+        messages = [m for m in dict.fromkeys(m for path in self.inputs.unlabelled for m in load_messages(path))
                     if m not in held_out]
         if not messages:
             raise ValueError("the unlabelled files hold no message that is not already in the labelled data")
-        u_emb, u_logits = teacher_outputs_for(messages)
-        keep = F.softmax(u_logits, dim=-1).max(-1).values >= config.unlabelled_min_confidence
-        train_texts = train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
-        y_train = torch.cat([y_train, torch.full((int(keep.sum()),), UNLABELLED)])
-        t_train_emb, t_train_logits = torch.cat([t_train_emb, u_emb[keep]]), torch.cat([t_train_logits, u_logits[keep]])
-        unlabelled = {"messages": len(messages), "used": int(keep.sum()),
-                      "min_confidence": config.unlabelled_min_confidence}
-        stages.done(f"label {len(messages)} unlabelled messages with the teacher", start)
+        emb, logits = self.teacher_outputs_for(messages)
+        keep = F.softmax(logits, dim=-1).max(-1).values >= self.config.unlabelled_min_confidence
+        self.train_texts = self.train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
+        self.y_train = torch.cat([self.y_train, torch.full((int(keep.sum()),), UNLABELLED)])
+        self.t_train_emb = torch.cat([self.t_train_emb, emb[keep]])
+        self.t_train_logits = torch.cat([self.t_train_logits, logits[keep]])
+        self.unlabelled = {"messages": len(messages), "used": int(keep.sum()),
+                           "min_confidence": self.config.unlabelled_min_confidence}
+        self.stages.done(f"label {len(messages)} unlabelled messages with the teacher", len(messages))
 
-    start = time.perf_counter()
-    student_encoder = SentenceEncoder.load(student_dir, config.max_length)
-    kept_layers = cut_layers(student_encoder, config.student_layers)
-    layer_map = t_train_layers = None
-    if config.hidden_weight:
-        teacher_depth = teacher.encoder.transformer.config.num_hidden_layers
-        layer_map = config.layer_map or default_layer_map(len(kept_layers), teacher_depth)
-        if any(not 0 <= s < len(kept_layers) or not 0 <= t < teacher_depth for s, t in layer_map.items()):
-            raise ValueError(f"layer_map {layer_map} is out of range: the student has {len(kept_layers)} layers, "
-                             f"the teacher {teacher_depth}")
-        layer_cache = None if teacher_finetuned else EmbeddingCache(
-            cache_dir / "teacher", f"{weights.fingerprint(config.teacher, teacher_dir)}-{config.max_length}-"
-                                   f"layers-{'_'.join(map(str, layer_map.values()))}")
-        t_train_layers = _teacher_layer_states(teacher.encoder.to(device), train_texts, tuple(layer_map.values()),
-                                               layer_cache)
-    student = Student(student_encoder, len(labels), teacher.encoder.dim, layer_map)
-    student.encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
-    student_checkpoint = run_dir / "student.ckpt"
-    warm_start = {} if student_checkpoint.exists() else _warm_start(student, train_texts, y_train, valid_texts,
-                                                                     y_valid, t_train_emb, config, device)
-    student.to(device)
-    targets = {"y": y_train.to(device), "logits": t_train_logits.to(device), "emb": t_train_emb.to(device)}
-    if layer_map:
-        targets["layers"] = t_train_layers.view(len(train_texts), len(layer_map), -1).to(device)
-    student_layers = tuple(student.layer_map)
-    kd = SoftTargetKDLoss(config.temperature, config.alpha)
-    feature = EmbeddingCosineLoss() if config.feature_loss == "cosine" else EmbeddingMSELoss()
-    contrastive = SupervisedContrastiveLoss(config.retrieval_temperature)
-    train_tokens = TokenizedTexts(student.encoder.tokenizer, train_texts, config.max_length)
-    valid_tokens = TokenizedTexts(student.encoder.tokenizer, valid_texts, config.max_length)
+    def build_student(self) -> None:
+        """MiniLM cut to the chosen layers, a head, projections for the feature losses, warm-started."""
+        config = self.config
+        encoder = SentenceEncoder.load(self.student_dir, config.max_length)
+        self.kept_layers = cut_layers(encoder, config.student_layers)
+        self.layer_map, t_layers = None, None
+        if config.hidden_weight:
+            teacher_depth = self.teacher.encoder.transformer.config.num_hidden_layers
+            self.layer_map = config.layer_map or default_layer_map(len(self.kept_layers), teacher_depth)
+            if any(not 0 <= s < len(self.kept_layers) or not 0 <= t < teacher_depth
+                   for s, t in self.layer_map.items()):
+                raise ValueError(f"layer_map {self.layer_map} is out of range: the student has "
+                                 f"{len(self.kept_layers)} layers, the teacher {teacher_depth}")
+            t_layers = self._teacher_layer_states(tuple(self.layer_map.values()))
+        self.student = Student(encoder, len(self.labels), self.teacher.encoder.dim, self.layer_map)
+        encoder.transformer.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
+        self.student_checkpoint = self.run_dir / "student.ckpt"
+        self.warm_start = {} if self.student_checkpoint.exists() else self._warm_start()
+        self.student.to(self.device)
+        self.targets = {"y": self.y_train.to(self.device), "logits": self.t_train_logits.to(self.device),
+                        "emb": self.t_train_emb.to(self.device)}
+        if self.layer_map:
+            self.targets["layers"] = t_layers.view(len(self.train_texts), len(self.layer_map), -1).to(self.device)
+        self.stages.done("build student")
 
-    trained = nn.ModuleDict({"student": student})
-    groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
-              {"params": [*student.head.parameters(), *student.projection.parameters(),
-                          *student.hidden_projections.parameters()], "lr": config.head_lr}]
-    if config.mutual:  # the teacher's trainable part joins the same optimiser and checkpoint
-        trained["teacher"] = teacher.to(device) if teacher_finetuned else teacher.head.to(device)
-        groups.append({"params": list(teacher.head.parameters()), "lr": config.head_lr})
-        if teacher_finetuned:
-            groups.append({"params": list(teacher.encoder.parameters()), "lr": config.teacher_lr})
-            teacher_tokens = TokenizedTexts(teacher.encoder.tokenizer, train_texts, config.max_length)
-    teacher_kd = SoftTargetKDLoss(config.temperature, config.teacher_alpha)
+    def _teacher_layer_states(self, layers: tuple[int, ...]) -> torch.Tensor:
+        """Mean-pooled states of the teacher's mapped layers, flattened per text (cached for a frozen teacher)."""
+        encoder = self.teacher.encoder.to(self.device)
 
-    def live_teacher_logits(index, indices) -> torch.Tensor:
-        if not config.mutual:
-            return targets["logits"][index]
-        if teacher_finetuned:
-            return teacher(**to_device(teacher_tokens.batch(indices), device))[1]
-        return teacher.head(targets["emb"][index])
+        def compute(batch: list[str]) -> torch.Tensor:
+            return encoder.encode(batch, progress="teacher hidden states", layers=layers)
 
-    def step_loss(inputs, index, progress, indices):
-        embedding, per_layer = student.encoder.forward_with_layers(**inputs, layers=student_layers)
-        logits = student.head(embedding)
-        temperature = linear_schedule(config.temperature, config.temperature_end, progress)
-        teacher_logits = live_teacher_logits(index, indices)
-        loss = kd(logits, teacher_logits.detach(), targets["y"][index], temperature,
-                  linear_schedule(config.alpha, config.alpha_end, progress))
-        if config.mutual:
-            loss = loss + teacher_kd(teacher_logits, logits.detach(), targets["y"][index], temperature)
-        if config.feature_weight:
-            loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
-        if config.retrieval_weight:
-            loss = loss + config.retrieval_weight * contrastive(embedding, targets["y"][index])
-        if student_layers:
-            teacher_layers = targets["layers"][index]
-            hidden = sum(feature(projection(per_layer[:, i]), teacher_layers[:, i])
-                         for i, projection in enumerate(student.hidden_projections))
-            loss = loss + config.hidden_weight * hidden / len(student_layers)
-        return loss
+        if self.teacher_finetuned:
+            return compute(self.train_texts)
+        return self._teacher_cache(f"-layers-{'_'.join(map(str, layers))}").get(self.train_texts, compute)[0]
 
-    def student_valid_logits():
-        return predict_logits(lambda inputs: student(**inputs)[1], valid_tokens, device)
+    def _warm_start(self) -> dict:
+        """Start the head as a logistic regression on the student's own frozen embeddings and the projection
+        as their least-squares map to the teacher's, so distillation starts from a working model."""
+        if not self.config.warm_start:
+            return {}
+        encoder = self.student.encoder.to(self.device)
+        train_emb = encoder.encode(self.train_texts, progress="student embeddings (warm start)")
+        valid_emb = encoder.encode(self.valid_texts)
+        fit_projection(self.student.projection, train_emb, self.t_train_emb)
+        return fit_logistic_head(self.student.head, train_emb, self.y_train, valid_emb, self.y_valid,
+                                 self.config.teacher_head_c)
 
-    def valid_accuracy() -> float:
-        in_scope = y_valid >= 0
-        return float((student_valid_logits().argmax(-1) == y_valid)[in_scope].float().mean())
+    def distil(self) -> None:
+        """Train the student (and, in mutual mode, the teacher's trainable part) on the combined loss."""
+        config, student, teacher, device, targets = self.config, self.student, self.teacher, self.device, self.targets
+        student_layers = tuple(student.layer_map)
+        kd = SoftTargetKDLoss(config.temperature, config.alpha)
+        teacher_kd = SoftTargetKDLoss(config.temperature, config.teacher_alpha)
+        feature = EmbeddingCosineLoss() if config.feature_loss == "cosine" else EmbeddingMSELoss()
+        contrastive = SupervisedContrastiveLoss(config.retrieval_temperature)
+        train_tokens = TokenizedTexts(student.encoder.tokenizer, self.train_texts, config.max_length)
+        self.valid_tokens = TokenizedTexts(student.encoder.tokenizer, self.valid_texts, config.max_length)
 
-    student_training = train(trained, groups, train_tokens, step_loss, valid_accuracy,
-                             TrainOptions(epochs=config.epochs, desc="student", checkpoint=student_checkpoint,
-                                          **options), device)
-    stages.done("distil student", start)
+        trained = nn.ModuleDict({"student": student})
+        groups = [{"params": [p for p in student.encoder.parameters() if p.requires_grad], "lr": config.lr},
+                  {"params": [*student.head.parameters(), *student.projection.parameters(),
+                              *student.hidden_projections.parameters()], "lr": config.head_lr}]
+        if config.mutual:  # the teacher's trainable part joins the same optimiser and checkpoint
+            trained["teacher"] = teacher.to(device) if self.teacher_finetuned else teacher.head.to(device)
+            groups.append({"params": list(teacher.head.parameters()), "lr": config.head_lr})
+            if self.teacher_finetuned:
+                groups.append({"params": list(teacher.encoder.parameters()), "lr": config.teacher_lr})
+                teacher_tokens = TokenizedTexts(teacher.encoder.tokenizer, self.train_texts, config.max_length)
 
-    start = time.perf_counter()
-    valid_logits = student_valid_logits()
-    temperature = fit_temperature(valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
-    threshold = _threshold(valid_logits, y_valid, temperature, config)
-    stages.done("calibrate", start)
+        def live_teacher_logits(index, indices) -> torch.Tensor:
+            if not config.mutual:
+                return targets["logits"][index]
+            if self.teacher_finetuned:
+                return teacher(**to_device(teacher_tokens.batch(indices), device))[1]
+            return teacher.head(targets["emb"][index])
 
-    start = time.perf_counter()
-    staged = registry.stage()
-    try:
-        student.cpu()
-        teacher.cpu()
-        student.encoder.save(staged / "encoder")
-        save_head(student.head, staged / "head.safetensors")
-        write_json(staged / "labels.json", labels)
-        write_json(staged / "calibration.json", {"temperature": temperature, "oos_threshold": threshold,
-                                                 "clarify_margin": config.clarify_margin})
-        write_json(staged / "config.json", config.model_dump())
-        served = IntentClassifier(SentenceEncoder.load(staged / "encoder", config.max_length),
-                                  student.head, labels, temperature)
-        if book is not None:
-            TemplateRetriever.build(book, served.encoder).save(staged)
-        stages.done("export artifact", start)
+        def step_loss(inputs, index, progress, indices):
+            embedding, per_layer = student.encoder.forward_with_layers(**inputs, layers=student_layers)
+            logits = student.head(embedding)
+            temperature = linear_schedule(config.temperature, config.temperature_end, progress)
+            teacher_logits = live_teacher_logits(index, indices)
+            loss = kd(logits, teacher_logits.detach(), targets["y"][index], temperature,
+                      linear_schedule(config.alpha, config.alpha_end, progress))
+            if config.mutual:
+                loss = loss + teacher_kd(teacher_logits, logits.detach(), targets["y"][index], temperature)
+            if config.feature_weight:
+                loss = loss + config.feature_weight * feature(student.projection(embedding), targets["emb"][index])
+            if config.retrieval_weight:
+                loss = loss + config.retrieval_weight * contrastive(embedding, targets["y"][index])
+            if student_layers:
+                teacher_layers = targets["layers"][index]
+                hidden = sum(feature(projection(per_layer[:, i]), teacher_layers[:, i])
+                             for i, projection in enumerate(student.hidden_projections))
+                loss = loss + config.hidden_weight * hidden / len(student_layers)
+            return loss
 
-        start = time.perf_counter()
-        eval_set, eval_files = (test_set, inputs.test) if test_set else (valid_set, inputs.valid)
-        retriever = TemplateRetriever.load(staged) if book is not None else None
-        metrics = _evaluate(teacher, teacher_outputs_for, served, retriever, eval_set, (valid_texts, y_valid),
-                            labels, config, threshold)
-        metrics["teacher"]["disk_mb"] = disk_mb(teacher_dir / "model.safetensors")
-        metrics["student"]["disk_mb"] = disk_mb(staged / "encoder" / "model.safetensors",
-                                                staged / "head.safetensors")
-        metrics["test_set"] = {"file": ", ".join(map(str, eval_files)) or "validation split",
-                               "messages": len(eval_set)}
-        metrics["teacher"].update(model=config.teacher, training=teacher_training,
-                                  finetuned=teacher_finetuned, trained_with_student=config.mutual)
-        metrics["student"].update(model=config.student, layers_kept=kept_layers, warm_start=warm_start,
-                                  layer_map=layer_map,
-                                  training=student_training,
-                                  temperature=temperature, oos_threshold=threshold)
-        metrics["train_messages"], metrics["valid_messages"] = len(train_set), len(valid_set)
-        if unlabelled:
-            metrics["unlabelled"] = unlabelled
-        metrics["device"] = str(device)
-        stages.done("evaluate", start)
-        metrics["stages_s"] = stages.times
-        write_json(staged / "metrics.json", metrics)
-        if run_log.exists():
-            shutil.copyfile(run_log, staged / "run_log.jsonl")
-        write_model_card(staged / "MODEL_CARD.md", metrics, labels)
-        artifact = registry.publish(staged, fingerprint)
-    except BaseException:
-        registry.discard(staged)
-        raise
-    shutil.rmtree(run_dir, ignore_errors=True)
-    print(f"[distill] published {artifact.version} at {artifact.path}", flush=True)
-    return RunResult(artifact.path, metrics)
+        def valid_accuracy() -> float:
+            in_scope = self.y_valid >= 0
+            return float((self.student_valid_logits().argmax(-1) == self.y_valid)[in_scope].float().mean())
 
+        options = self._options(epochs=config.epochs, desc="student", checkpoint=self.student_checkpoint)
+        self.student_training = train(trained, groups, train_tokens, step_loss, valid_accuracy, options, device,
+                                      self.ranks)
+        epochs = self.student_training["epochs_run"]
+        self.stages.done("distil student", len(self.train_texts) * epochs)
 
-def _evaluate(teacher: Teacher, teacher_outputs_for, served: IntentClassifier, retriever, examples: list[Example],
-              valid: tuple[list[str], torch.Tensor], labels: list[str], config: DistillConfig,
-              threshold: float) -> dict:
-    """Teacher and student side by side on the same messages: quality, calibration, out-of-scope detection,
-    retrieval, speed (latency one message at a time on the CPU, timed in turns; throughput batched)."""
-    texts = [e.text for e in examples]
-    y_gold = torch.tensor([labels.index(e.intent) if e.intent in labels else -1 for e in examples])
-    in_scope = y_gold >= 0
-    gold = [e.intent for e in examples if e.intent in labels]
-    teacher_emb, teacher_logits = teacher_outputs_for(texts)
-    valid_texts, y_valid = valid
-    teacher_valid_logits = teacher_outputs_for(valid_texts)[1]
-    teacher_temperature = fit_temperature(teacher_valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
-    teacher.cpu()
-    student_emb = served.encoder.encode(texts)
-    with torch.inference_mode():
-        student_logits = served.head(student_emb)
-    teacher_pred = [labels[i] for i in teacher_logits[in_scope].argmax(-1).tolist()]
-    student_pred = [labels[i] for i in student_logits[in_scope].argmax(-1).tolist()]
+    def student_valid_logits(self) -> torch.Tensor:
+        return predict_logits(lambda inputs: self.student(**inputs)[1], self.valid_tokens, self.device)
 
-    @torch.inference_mode()
-    def teacher_predict(text: str) -> str:
-        embedding = teacher.encoder(**teacher.encoder.tokenize([text]))
-        return labels[int(teacher.head(embedding).argmax())]
+    @property
+    def eval_set(self) -> list[Example]:
+        return self.test_set or self.valid_set
 
-    @torch.inference_mode()
-    def teacher_batch(batch: list[str]) -> torch.Tensor:
-        return teacher.head(teacher.encoder.encode(batch))
+    def publish(self) -> RunResult:
+        """Write the artifact (PyTorch student, ONNX exports that pass the parity check, calibration
+        fitted on the model the bot will serve, templates index, metrics, card) and make it current."""
+        config, labels = self.config, self.labels
+        registry = Registry(self.registry_dir)
+        staged = registry.stage()
+        try:
+            self.student.cpu()
+            self.teacher.cpu()
+            self.student.encoder.save(staged / "encoder")
+            save_head(self.student.head, staged / "head.safetensors")
+            write_json(staged / "labels.json", labels)
+            write_json(staged / "config.json", config.model_dump())
+            pytorch = IntentClassifier.from_torch(SentenceEncoder.load(staged / "encoder"), self.student.head, labels)
+            served, onnx_report = pytorch, {}
+            if config.onnx != "none":
+                formats = ["fp32", "int8"] if config.onnx == "int8" else ["fp32"]
+                onnx_report = export_checked(pytorch, staged, [e.text for e in self.eval_set], formats,
+                                             config.onnx_min_agreement)
+                if config.onnx == "int8":
+                    served = IntentClassifier(OnnxStudent(staged / ONNX_INT8), pytorch.tokenizer, labels,
+                                              max_length=pytorch.max_length, backend="onnx-int8")
+            self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
 
-    latency = paired_latency({"teacher": teacher_predict, "student": served.predict_intent},
-                             texts[:config.latency_messages])
-    sample = texts[:512]
-    teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
-                       "latency_ms": latency["teacher"], "throughput_msgs_s": throughput(teacher_batch, sample),
-                       "temperature": teacher_temperature,
-                       "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
-                                                         teacher_temperature)}
-    student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(served.encoder),
-                       "latency_ms": latency["student"], "throughput_msgs_s": throughput(served.logits, sample),
-                       "agreement": agreement(student_pred, teacher_pred),
-                       "ece": expected_calibration_error(student_logits[in_scope], y_gold[in_scope],
-                                                         served.temperature)}
-    if not in_scope.all():
-        teacher_threshold = _threshold(teacher_valid_logits, y_valid, teacher_temperature, config)
-        for metrics, logits, temperature, cut in ((teacher_metrics, teacher_logits, teacher_temperature,
-                                                   teacher_threshold),
-                                                  (student_metrics, student_logits, served.temperature, threshold)):
-            confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
-            metrics["oos"] = oos_metrics(confidence, predicted == y_gold, ~in_scope, cut)
-    if retriever is not None:
-        teacher_retriever = TemplateRetriever.build(retriever.book, teacher.encoder)
-        teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb[in_scope], gold)
-        student_metrics["retrieval"] = retrieval_metrics(retriever, student_emb[in_scope], gold)
-    return {
-        "teacher": teacher_metrics,
-        "student": student_metrics,
-        "retention": student_metrics["accuracy"] / teacher_metrics["accuracy"],
-        "speedup_p50": latency["teacher"]["p50"] / latency["student"]["p50"],
-        "latency_threads": torch.get_num_threads(),
-    }
+            valid_logits = served.logits(self.valid_texts)
+            served.temperature = pytorch.temperature = fit_temperature(valid_logits[self.y_valid >= 0],
+                                                                       self.y_valid[self.y_valid >= 0])
+            threshold = choose_oos_threshold(valid_logits, self.y_valid, served.temperature, config)
+            write_json(staged / "calibration.json", {"temperature": served.temperature, "oos_threshold": threshold,
+                                                     "clarify_margin": config.clarify_margin})
+            retriever = None
+            if self.book is not None:
+                TemplateRetriever.build(self.book, served).save(staged)
+                retriever = TemplateRetriever.load(staged)
+            self.stages.done("calibrate and index templates")
 
-
-def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None = None,
-                      latency_messages: int = 200) -> dict:
-    """`distill evaluate`: the served student of an artifact (or a registry's current) on a labelled file.
-    Examples labelled with the artifact's out-of-scope label are scored against its threshold."""
-    from bot.artifact import read_json, resolve
-
-    artifact = resolve(model_dir)
-    served = IntentClassifier.from_artifact(artifact)
-    oos_label = read_json(artifact.path / "config.json").get("oos_label", "oos")
-    examples = load_examples(test_file, label_column)
-    texts = [e.text for e in examples]
-    is_oos = torch.tensor([e.intent == oos_label for e in examples])
-    gold = [e.intent for e in examples if e.intent != oos_label]
-    logits = served.logits(texts)
-    predicted = [served.labels[i] for i in logits[~is_oos].argmax(-1).tolist()]
-    latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
-    student = {**classification_metrics(gold, predicted), "params": count_params(served.encoder),
-               "latency_ms": latency}
-    if is_oos.any():
-        confidence, index = F.softmax(logits / served.temperature, dim=-1).max(-1)
-        correct = torch.tensor([not oos and served.labels[i] == e.intent
-                                for i, e, oos in zip(index.tolist(), examples, is_oos.tolist())])
-        student["oos"] = oos_metrics(confidence, correct, is_oos, artifact.calibration().oos_threshold)
-    return {
-        "model_version": artifact.version,
-        "test_set": {"file": str(test_file), "messages": len(examples),
-                     "intents_unknown_to_model": sorted({g for g in gold if g not in served.labels})},
-        "student": student,
-    }
+            metrics = score_side_by_side(self, served, pytorch, retriever, threshold)
+            metrics["teacher"]["disk_mb"] = disk_mb(self.teacher_dir / "model.safetensors")
+            metrics["student"]["disk_mb_pytorch"] = disk_mb(staged / "encoder" / "model.safetensors",
+                                                            staged / "head.safetensors")
+            metrics["student"]["disk_mb"] = (disk_mb(staged / ONNX_INT8) if served.backend == "onnx-int8"
+                                             else metrics["student"]["disk_mb_pytorch"])
+            if onnx_report:
+                metrics["student"]["onnx"] = onnx_report
+            eval_files = self.inputs.test or self.inputs.valid
+            metrics["test_set"] = {"file": ", ".join(map(str, eval_files)) or "validation split",
+                                   "messages": len(self.eval_set)}
+            metrics["teacher"].update(model=config.teacher, training=self.teacher_training,
+                                      finetuned=self.teacher_finetuned, trained_with_student=config.mutual)
+            metrics["student"].update(model=config.student, layers_kept=self.kept_layers, warm_start=self.warm_start,
+                                      layer_map=self.layer_map, training=self.student_training,
+                                      temperature=served.temperature, oos_threshold=threshold)
+            metrics["train_messages"], metrics["valid_messages"] = len(self.train_set), len(self.valid_set)
+            if self.unlabelled:
+                metrics["unlabelled"] = self.unlabelled
+            metrics["device"] = str(self.device)
+            metrics["ranks"] = self.ranks.world
+            self.stages.done("evaluate")
+            metrics["stages_s"] = self.stages.times
+            metrics["stages_samples_per_s"] = self.stages.samples_per_s
+            write_json(staged / "metrics.json", metrics)
+            if self.run_log.exists():
+                shutil.copyfile(self.run_log, staged / "run_log.jsonl")
+            write_model_card(staged / "MODEL_CARD.md", metrics, labels)
+            artifact = registry.publish(staged, self.fingerprint)
+        except BaseException:
+            registry.discard(staged)
+            raise
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        print(f"[distill] published {artifact.version} at {artifact.path}", flush=True)
+        return RunResult(artifact.path, metrics)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from bot.encoder import SentenceEncoder
+from distill.distributed import Ranks
 from distill.linear_probe import fit_logistic_head
 from distill.losses import SoftTargetKDLoss
 from distill.trainer import TokenizedTexts, TrainOptions, predict_logits, train
@@ -35,7 +36,7 @@ def fit_head(teacher: Teacher, train_emb: torch.Tensor, train_y: torch.Tensor, v
 
 def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, valid_texts: list[str],
              valid_y: torch.Tensor, options: TrainOptions, lr: float, head_lr: float, max_length: int,
-             device: torch.device) -> dict:
+             device: torch.device, ranks: Ranks = Ranks()) -> dict:
     """End-to-end fine-tuning with cross entropy (the GPU path)."""
     tokenizer = teacher.encoder.tokenizer
     train_tokens = TokenizedTexts(tokenizer, train_texts, max_length)
@@ -55,5 +56,5 @@ def finetune(teacher: Teacher, train_texts: list[str], train_y: torch.Tensor, va
 
     groups = [{"params": list(teacher.encoder.parameters()), "lr": lr},
               {"params": list(teacher.head.parameters()), "lr": head_lr}]
-    history = train(teacher, groups, train_tokens, step_loss, evaluate, options, device)
+    history = train(teacher, groups, train_tokens, step_loss, evaluate, options, device, ranks)
     return {"mode": "fine-tuned end to end", **history}

@@ -2,7 +2,8 @@
 
 Length-bucketed dynamic padding, AdamW with linear warmup and decay, bf16 autocast and fused AdamW on
 CUDA, no host synchronisation inside an epoch, early stopping on a validation score with the best
-weights kept.
+weights kept. Under a multi-process launcher every rank trains on its share of each batch (see
+distill/distributed.py); only rank 0 evaluates, logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
+
+from distill.distributed import Ranks, average_gradients, broadcast_parameters, gather_digests, same_on_all_ranks
 
 
 @dataclass
@@ -105,11 +108,12 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
           step_loss: Callable[[dict[str, torch.Tensor], torch.Tensor, float, list[int]], torch.Tensor],
-          evaluate: Callable[[], float], options: TrainOptions, device: torch.device) -> dict:
+          evaluate: Callable[[], float], options: TrainOptions, device: torch.device,
+          ranks: Ranks = Ranks()) -> dict:
     """Train `model` on `texts`; `step_loss(inputs, index, progress, indices)` gives a batch's loss (`index`
     on `device` picks that batch's targets, `indices` is the same as a host list; progress in [0, 1) for
     schedules). After each epoch
-    `evaluate()` scores the model; the best weights win. With `options.checkpoint`, every epoch is saved
+    `evaluate()` scores the model (on rank 0); the best weights win. With `options.checkpoint`, every epoch is saved
     there and a later call carries on after the last saved epoch. Returns the training history."""
     rng = random.Random(options.seed)
     steps_per_epoch = -(-len(texts) // options.batch_size)
@@ -127,6 +131,8 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         rng.setstate(saved.pop("rng"))
         state = saved
         tqdm.write(f"{options.desc}: resuming after epoch {state['epoch']}")
+    broadcast_parameters(model, ranks)
+    parameters = [p for group in param_groups for p in group["params"]]
     step = state["epoch"] * steps_per_epoch
     for epoch in range(state["epoch"] + 1, options.epochs + 1):
         if state["done"]:
@@ -134,24 +140,32 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         model.train()
         running = torch.zeros((), device=device)
         batches = texts.bucketed_batches(options.batch_size, rng)
-        for indices in tqdm(batches, desc=f"{options.desc} epoch {epoch}/{options.epochs}", unit="batch"):
+        started = time.perf_counter()
+        for indices in tqdm(batches, desc=f"{options.desc} epoch {epoch}/{options.epochs}", unit="batch",
+                            disable=not ranks.is_main):
+            indices = ranks.share(indices)
             inputs = to_device(texts.batch(indices), device)
             index = torch.tensor(indices).to(device, non_blocking=True)
             with autocast(device):
                 loss = step_loss(inputs, index, step / total_steps, indices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(parameters, ranks)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             running += loss.detach()
             step += 1
+        loss = float(running) / len(batches)  # waits for the epoch's last step
+        seconds = time.perf_counter() - started
         model.eval()
-        score = evaluate()
-        entry = {"epoch": epoch, "loss": float(running) / len(batches), "valid_score": score,
-                 "lr": scheduler.get_last_lr()[0]}
+        score = same_on_all_ranks(evaluate() if ranks.is_main else 0.0, ranks)
+        entry = {"epoch": epoch, "loss": loss, "valid_score": score, "lr": scheduler.get_last_lr()[0],
+                 "train_s": round(seconds, 2), "samples_per_s": round(len(texts) / seconds, 1)}
         state["history"].append(entry)
-        tqdm.write(f"{options.desc} epoch {epoch}: loss {entry['loss']:.4f}, valid {score:.4f}")
+        if ranks.is_main:
+            tqdm.write(f"{options.desc} epoch {epoch}: loss {loss:.4f}, valid {score:.4f}, "
+                       f"{entry['samples_per_s']:.0f} samples/s")
         if score > state["best_score"]:
             state["best_score"], state["stale"] = score, 0
             state["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -159,18 +173,21 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
             state["stale"] += 1
             state["done"] = state["stale"] >= options.patience
         state["epoch"] = epoch
-        if options.checkpoint is not None:
+        if options.checkpoint is not None and ranks.is_main:
             _save_checkpoint(options.checkpoint, {**state, "model": model.state_dict(),
                                                   "optimizer": optimizer.state_dict(),
                                                   "scheduler": scheduler.state_dict(), "rng": rng.getstate()})
-        if options.log_path is not None:
+        if options.log_path is not None and ranks.is_main:
             with open(options.log_path, "a") as log:
                 log.write(json.dumps({"time": time.time(), "stage": options.desc, **entry}) + "\n")
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.eval()
-    return {"best_valid_score": state["best_score"], "epochs_run": len(state["history"]),
-            "history": state["history"]}
+    summary = {"best_valid_score": state["best_score"], "epochs_run": len(state["history"]),
+               "history": state["history"]}
+    if ranks.distributed:
+        summary["ranks"] = {"world": ranks.world, "weights_digests": gather_digests(model, ranks)}
+    return summary
 
 
 @torch.inference_mode()

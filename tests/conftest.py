@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,28 @@ def demo_registry(tmp_path_factory, cache_dir) -> Path:
     run(config, RunInputs([DATA / "train.jsonl"], test=[DATA / "test.jsonl"], templates=DATA / "templates.yml"),
         registry, cache_dir)
     return registry
+
+
+def _slice(source: Path, target: Path, per_intent: int) -> Path:
+    kept, lines = defaultdict(int), []
+    for line in source.read_text().splitlines():
+        intent = json.loads(line)["intent"]
+        if kept[intent] < per_intent:
+            kept[intent] += 1
+            lines.append(line)
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """8 training and 2 test messages per intent of the demo data."""
+    folder = tmp_path_factory.mktemp("small-data")
+    return (_slice(DATA / "train.jsonl", folder / "train.jsonl", 8),
+            _slice(DATA / "test.jsonl", folder / "test.jsonl", 2))
+
+
+def tiny_overrides(teacher_dir, student_dir) -> list[str]:
+    """Config for a run of seconds on the tiny models (the int8 parity check needs a trained model)."""
+    return [f"teacher={teacher_dir}", f"student={student_dir}", "epochs=2", "latency_messages=10",
+            "teacher_head_c=[1.0]", "onnx=fp32"]

@@ -140,6 +140,7 @@ def test_conversations_survive_a_restart(settings):
 
 
 def test_health_and_docs(client):
-    assert client.get("/health").json()["status"] == "ok"
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["backend"] == "onnx-int8"
     schema = client.get("/openapi.json").json()
     assert "/api/chat" in schema["paths"] and client.get("/docs").status_code == 200

@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -18,33 +16,10 @@ from bot.served_model import ServedModel
 from distill.config import load_config
 from distill.pipeline import run
 from distill.run_inputs import RunInputs
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, tiny_overrides
 
 METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent", "ece", "throughput_msgs_s", "disk_mb",
                "retrieval"]
-
-
-def _slice(source: Path, target: Path, per_intent: int) -> Path:
-    kept, lines = defaultdict(int), []
-    for line in source.read_text().splitlines():
-        intent = json.loads(line)["intent"]
-        if kept[intent] < per_intent:
-            kept[intent] += 1
-            lines.append(line)
-    target.write_text("\n".join(lines) + "\n")
-    return target
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("small-data")
-    return (_slice(DATA / "train.jsonl", folder / "train.jsonl", 8),
-            _slice(DATA / "test.jsonl", folder / "test.jsonl", 2))
-
-
-def tiny_overrides(teacher_dir, student_dir) -> list[str]:
-    return [f"teacher={teacher_dir}", f"student={student_dir}", "epochs=2", "latency_messages=10",
-            "teacher_head_c=[1.0]"]
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,15 @@ def table(metrics: dict) -> str:
         ("latency p99 (1 msg, CPU)", f"{t['latency_ms']['p99']:.1f} ms", f"{s['latency_ms']['p99']:.1f} ms"),
         ("throughput (batched, CPU)", f"{t['throughput_msgs_s']:.0f} msg/s", f"{s['throughput_msgs_s']:.0f} msg/s"),
         ("agreement with teacher", "", _pct(s["agreement"])),
+        ("served as", "PyTorch", s.get("backend", "torch")),
     ]
+    if "latency_ms_pytorch" in s:
+        rows += [
+            ("PyTorch student latency p50 / p99", "",
+             f"{s['latency_ms_pytorch']['p50']:.1f} / {s['latency_ms_pytorch']['p99']:.1f} ms"),
+            ("PyTorch student on disk", "", f"{s['disk_mb_pytorch']:.0f} MB"),
+            ("int8 ONNX agreement with PyTorch", "", _pct(s["onnx"]["int8"]["agreement"])),
+        ]
     if "oos" in s:
         rows += [
             ("out-of-scope threshold", f"{t['oos']['threshold']:.3f}", f"{s['oos']['threshold']:.3f}"),
@@ -47,8 +55,11 @@ def table(metrics: dict) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':{width}}  {'teacher':>28}  {'student':>36}"]
     lines += [f"{name:{width}}  {a:>28}  {b:>36}" for name, a, b in rows]
+    smaller = t["disk_mb"] / s["disk_mb"]
     lines.append(f"retention {_pct(metrics['retention'])}   speedup p50 {metrics['speedup_p50']:.2f}x   "
-                 f"stages (s) {metrics['stages_s']}")
+                 f"{smaller:.1f}x smaller on disk   device {metrics['device']}")
+    lines.append(f"stages (s) {metrics['stages_s']}")
+    lines.append(f"stages (samples/s) {metrics.get('stages_samples_per_s', {})}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,104 @@
+"""Several processes, one training run: started by `accelerate launch` or `torchrun`, each rank takes
+its share of every batch and the gradients are averaged, so all ranks hold the same weights.
+
+One process (the usual case) needs no process group and none of this does anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    device: torch.device | None = None
+    """The device a launcher assigned this rank (cuda:LOCAL_RANK), if any."""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def share(self, indices: list[int]) -> list[int]:
+        """This rank's part of a global batch (never empty: a batch smaller than the world is reused)."""
+        if not self.distributed:
+            return indices
+        return indices[self.rank::self.world] or indices[self.rank % len(indices):][:1]
+
+
+def launched_ranks(device: str = "auto") -> Ranks:
+    """The ranks a launcher set up (WORLD_SIZE > 1 in the environment), with the process group joined
+    through accelerate (NCCL on GPUs, gloo on CPUs); a single process otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Ranks()
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
+    return Ranks(state.process_index, state.num_processes, state.device)
+
+
+def broadcast_parameters(model: nn.Module, ranks: Ranks) -> None:
+    """Start every rank from rank 0's weights."""
+    if ranks.distributed:
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def average_gradients(parameters: list[nn.Parameter], ranks: Ranks) -> None:
+    """All-reduce the gradients as one flat buffer (one collective per step, asynchronous to the host
+    on GPUs), then divide by the number of ranks."""
+    if not ranks.distributed:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= ranks.world
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
+
+
+def same_on_all_ranks(value: float, ranks: Ranks) -> float:
+    """Rank 0's value (a validation score), so every rank takes the same early-stopping decision."""
+    if not ranks.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A hash of every weight: equal digests on all ranks show they ended with identical models."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def gather_digests(model: nn.Module, ranks: Ranks) -> list[str]:
+    """Every rank's weights digest, in rank order; raises when the ranks have diverged."""
+    digest = weights_digest(model)
+    if not ranks.distributed:
+        return [digest]
+    digests = [None] * ranks.world
+    dist.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the ranks ended with different weights: {digests}")
+    return digests
+
+
+def barrier(ranks: Ranks) -> None:
+    if ranks.distributed:
+        dist.barrier()

@@ -1,0 +1,117 @@
+"""Teacher and student scored on the same messages: quality, calibration, out-of-scope detection,
+retrieval and speed. Also `distill evaluate`, which scores a published artifact on a labelled file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch.nn import functional as F
+
+from bot.artifact import read_json, resolve
+from bot.nlu import IntentClassifier
+from distill.calibration import fit_temperature
+from distill.data import load_examples
+from distill.evaluate import (
+    agreement,
+    classification_metrics,
+    count_params,
+    expected_calibration_error,
+    oos_metrics,
+    paired_latency,
+    retrieval_metrics,
+    throughput,
+)
+
+if TYPE_CHECKING:
+    from distill.pipeline import DistillRun
+
+
+def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: IntentClassifier, retriever,
+                       threshold: float) -> dict:
+    """`served` is the student as the bot runs it (int8 ONNX when exported), `pytorch` the same weights in
+    PyTorch. Latency is one message at a time on the CPU, the models timed in turns; throughput batched."""
+    from bot.retriever import TemplateRetriever
+    from distill.pipeline import choose_oos_threshold
+
+    config, labels, teacher = job.config, job.labels, job.teacher
+    texts = [e.text for e in job.eval_set]
+    y_gold = torch.tensor([labels.index(e.intent) if e.intent in labels else -1 for e in job.eval_set])
+    in_scope = y_gold >= 0
+    gold = [e.intent for e in job.eval_set if e.intent in labels]
+    teacher_emb, teacher_logits = job.teacher_outputs_for(texts)
+    teacher_valid_logits = job.teacher_outputs_for(job.valid_texts)[1]
+    y_valid = job.y_valid
+    teacher_temperature = fit_temperature(teacher_valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
+    teacher.cpu()
+    student_emb, student_logits = served.embed_and_score(texts)
+    teacher_pred = [labels[i] for i in teacher_logits[in_scope].argmax(-1).tolist()]
+    student_pred = [labels[i] for i in student_logits[in_scope].argmax(-1).tolist()]
+    teacher_model = IntentClassifier.from_torch(teacher.encoder, teacher.head, labels)
+
+    timed = {"teacher": teacher_model.predict_intent, "student": served.predict_intent}
+    if served is not pytorch:
+        timed["student_pytorch"] = pytorch.predict_intent
+    latency = paired_latency(timed, texts[:config.latency_messages])
+    sample = texts[:512]
+    teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
+                       "latency_ms": latency["teacher"], "throughput_msgs_s": throughput(teacher_model.logits, sample),
+                       "temperature": teacher_temperature,
+                       "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
+                                                         teacher_temperature)}
+    student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(pytorch.model),
+                       "backend": served.backend, "latency_ms": latency["student"],
+                       "throughput_msgs_s": throughput(served.logits, sample),
+                       "agreement": agreement(student_pred, teacher_pred),
+                       "ece": expected_calibration_error(student_logits[in_scope], y_gold[in_scope],
+                                                         served.temperature)}
+    if "student_pytorch" in latency:
+        student_metrics["latency_ms_pytorch"] = latency["student_pytorch"]
+        student_metrics["throughput_msgs_s_pytorch"] = throughput(pytorch.logits, sample)
+    if not in_scope.all():
+        teacher_threshold = choose_oos_threshold(teacher_valid_logits, y_valid, teacher_temperature, config)
+        for metrics, logits, temperature, cut in (
+                (teacher_metrics, teacher_logits, teacher_temperature, teacher_threshold),
+                (student_metrics, student_logits, served.temperature, threshold)):
+            confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
+            metrics["oos"] = oos_metrics(confidence, predicted == y_gold, ~in_scope, cut)
+    if retriever is not None:
+        teacher_retriever = TemplateRetriever.build(retriever.book, teacher.encoder)
+        teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb[in_scope], gold)
+        student_metrics["retrieval"] = retrieval_metrics(retriever, student_emb[in_scope], gold)
+    return {
+        "teacher": teacher_metrics,
+        "student": student_metrics,
+        "retention": student_metrics["accuracy"] / teacher_metrics["accuracy"],
+        "speedup_p50": latency["teacher"]["p50"] / latency["student"]["p50"],
+        "latency_threads": torch.get_num_threads(),
+    }
+
+
+def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None = None,
+                      latency_messages: int = 200) -> dict:
+    """The served student of an artifact (or a registry's current) on a labelled file. Examples labelled
+    with the artifact's out-of-scope label are scored against its threshold."""
+    artifact = resolve(model_dir)
+    served = IntentClassifier.from_artifact(artifact)
+    oos_label = read_json(artifact.path / "config.json").get("oos_label", "oos")
+    examples = load_examples(test_file, label_column)
+    texts = [e.text for e in examples]
+    is_oos = torch.tensor([e.intent == oos_label for e in examples])
+    gold = [e.intent for e in examples if e.intent != oos_label]
+    logits = served.logits(texts)
+    predicted = [served.labels[i] for i in logits[~is_oos].argmax(-1).tolist()]
+    latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
+    student = {**classification_metrics(gold, predicted), "backend": served.backend, "latency_ms": latency}
+    if is_oos.any():
+        confidence, index = F.softmax(logits / served.temperature, dim=-1).max(-1)
+        correct = torch.tensor([not oos and served.labels[i] == e.intent
+                                for i, e, oos in zip(index.tolist(), examples, is_oos.tolist())])
+        student["oos"] = oos_metrics(confidence, correct, is_oos, artifact.calibration().oos_threshold)
+    return {
+        "model_version": artifact.version,
+        "test_set": {"file": str(test_file), "messages": len(examples),
+                     "intents_unknown_to_model": sorted({g for g in gold if g not in served.labels})},
+        "student": student,
+    }

@@ -1,0 +1,87 @@
+"""ONNX export and the parity check: on a tiny random student (seconds), and on the real demo student."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bot.artifact import Registry, write_json
+from bot.encoder import SentenceEncoder
+from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, save_head
+from bot.served_model import ServedModel
+from distill.export import ExportError, agreement_with, export_checked
+from tests.conftest import DATA
+
+TEXTS = ["where is my order", "cancel it please", "hello there", "refund my money", "my parcel is late",
+         "can I change the delivery address", "the lamp came broken", "talk to a person", "reset my password",
+         "do you ship to Norway"]
+LABELS = ["a", "b", "c", "d", "e"]
+
+
+def _student(directory) -> IntentClassifier:
+    encoder = SentenceEncoder.load(directory)
+    torch.manual_seed(3)
+    return IntentClassifier.from_torch(encoder, torch.nn.Linear(encoder.dim, len(LABELS)), LABELS)
+
+
+def _tied_student(directory) -> IntentClassifier:
+    """Intents "a" and "b" tie exactly on every test text: their weight rows differ only along a direction
+    orthogonal to all the texts' embeddings, which quantisation noise does not respect."""
+    student = _student(directory)
+    embeddings = student.encode(TEXTS)
+    direction = torch.randn(embeddings.shape[1])
+    direction -= torch.linalg.pinv(embeddings) @ (embeddings @ direction)  # remove the texts' span
+    with torch.no_grad():
+        head = student.model.head
+        head.weight.zero_()
+        head.weight[1] = 10 * direction / direction.norm()
+        head.bias.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0]))
+    return student
+
+
+def test_onnx_export_agrees_with_pytorch_and_is_served_from_the_artifact(tiny_student_dir, tmp_path):
+    student = _student(tiny_student_dir)
+    staged = Registry(tmp_path / "reg").stage()
+    report = export_checked(student, staged, TEXTS, ["fp32", "int8"], min_agreement=0.0)
+    assert report["fp32"]["agreement"] == 1.0 and report["fp32"]["max_abs_logit_diff"] < 1e-4
+    assert (staged / ONNX_FP32).exists() and (staged / ONNX_INT8).exists()
+    assert report["int8"]["disk_mb"] < report["fp32"]["disk_mb"]
+
+    student.model.encoder.save(staged / "encoder")
+    save_head(student.model.head, staged / "head.safetensors")
+    write_json(staged / "labels.json", LABELS)
+    write_json(staged / "calibration.json", {"temperature": 1.0, "oos_threshold": 0.1, "clarify_margin": 0.1})
+    artifact = Registry(tmp_path / "reg").publish(staged)
+    served = {backend: IntentClassifier.from_artifact(artifact, backend) for backend in ("torch", "onnx", "onnx-int8")}
+    assert IntentClassifier.from_artifact(artifact).backend == "onnx-int8"  # auto: the int8 model when present
+    reference = served["torch"].embed_and_score(TEXTS)
+    for backend in ("onnx", "onnx-int8"):
+        embeddings, logits = served[backend].embed_and_score(TEXTS)
+        assert embeddings.shape == reference[0].shape and logits.shape == reference[1].shape
+    assert torch.allclose(served["onnx"].logits(TEXTS), reference[1], atol=1e-4)
+    one = served["onnx"].predict(TEXTS[0])
+    assert one.top.name == served["torch"].predict(TEXTS[0]).top.name
+    assert torch.allclose(one.embedding, reference[0][0], atol=1e-4)
+
+
+def test_parity_check_refuses_an_export_that_disagrees(tiny_student_dir, tmp_path):
+    """Tied intents that int8 rounding reorders: the check raises and leaves no ONNX file."""
+    student = _tied_student(tiny_student_dir)
+    with pytest.raises(ExportError, match=r"int8 agreement \d+\.\d+% < 99\.50%; not publishing"):
+        export_checked(student, tmp_path, TEXTS, ["fp32", "int8"], min_agreement=0.995)
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_the_real_student_is_served_as_int8_within_the_parity_gate(demo_registry):
+    artifact = Registry(demo_registry).current()
+    student = artifact.metrics()["student"]
+    assert (artifact.path / ONNX_INT8).exists() and student["backend"] == "onnx-int8"
+    assert student["onnx"]["int8"]["agreement"] >= 0.995 and student["onnx"]["fp32"]["agreement"] >= 0.995
+    assert student["disk_mb"] < student["disk_mb_pytorch"] / 3  # int8 weights and embeddings
+    served = ServedModel.load(demo_registry)
+    assert served.classifier.backend == "onnx-int8"
+    texts = [json.loads(line)["text"] for line in (DATA / "test.jsonl").read_text().splitlines()]
+    pytorch = IntentClassifier.from_artifact(artifact, "torch")
+    assert agreement_with(pytorch.logits(texts), served.classifier.logits(texts)) >= 0.995
