@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m distill run --train data/train.jsonl --test data/test.jsonl --templates data/templates.yml \
 		--config configs/distill.yaml --registry $(REGISTRY)
-	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000
+	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000 \
+		--seed-orders data/orders.json
 
 ## test: the whole test suite
 test: $(VENV)/.installed

@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot import actions
 from bot.dialogue import ChatService, SessionForbidden, SessionNotFound
+from bot.orders import seed_orders
 from bot.served_model import ServedModel
 from bot.settings import Settings
 from bot.store import make_engine, make_sessionmaker
@@ -54,7 +56,8 @@ class ChatResponse(BaseModel):
     intent: IntentOut
     ranking: list[IntentOut]
     template: str | None
-    decision: str = Field(description="answer, clarify, fallback or handoff")
+    decision: str = Field(description="answer, clarify, fallback, handoff, form (a form asked, checked or acted) "
+                                      "or silent (a person has the conversation)")
     model_version: str
 
 
@@ -79,7 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.model = ServedModel.load(settings.registry, settings.backend)
         engine = make_engine(settings.db_url)
-        app.state.chat = ChatService(make_sessionmaker(engine), lambda: app.state.model)
+        sessions = make_sessionmaker(engine)
+        if settings.seed_orders is not None:
+            seed_orders(sessions, settings.seed_orders)
+        actions.configure(lambda: app.state.model.retriever.book, sessions)
+        app.state.chat = ChatService(sessions, lambda: app.state.model)
         yield
         engine.dispose()
 

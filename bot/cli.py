@@ -24,6 +24,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
     backend: Annotated[str | None, typer.Option(help="auto (the int8 ONNX model when the artifact has one), "
                                                        "torch, onnx-int8 or onnx [default: auto].")] = None,
+    seed_orders: Annotated[Path | None, typer.Option(help="JSON file of demo orders to load into an empty "
+                                                            "orders table (e.g. data/orders.json).")] = None,
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the conversation store "
                                                    "[default: sqlite:///var/bot.db].")] = None,
 ) -> None:
@@ -34,9 +36,32 @@ def serve(
     from bot.settings import Settings
 
     overrides = {k: v for k, v in {"registry": registry, "host": host, "port": port, "db_url": db,
-                                       "backend": backend}.items()
+                                       "backend": backend, "seed_orders": seed_orders}.items()
                  if v is not None}
     settings = Settings(**overrides)
     if settings.db_url.startswith("sqlite:///"):
         Path(settings.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+@app.command()
+def actions(
+    port: Annotated[int, typer.Option(help="Port of the action server.")] = 5055,
+    registry: Annotated[Path | None, typer.Option(help="Registry (or artifact) whose answer templates "
+                                                          "action_answer uses [default: var/registry].")] = None,
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store holding the orders "
+                                                   "[default: sqlite:///var/bot.db].")] = None,
+) -> None:
+    """Serve the bot's rasa-sdk actions (POST /webhook) to a Rasa assistant; the same as
+    `python -m rasa_sdk --actions bot.actions`."""
+    import os
+
+    from rasa_sdk.endpoint import run
+    from rasa_sdk.executor import ActionExecutor
+
+    for name, value in (("DISTILBOT_REGISTRY", registry), ("DISTILBOT_DB_URL", db)):
+        if value is not None:
+            os.environ[name] = str(value)
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+    run(executor, port=port)

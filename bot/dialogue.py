@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
 
+from bot.action_runner import ActionRunner, FormState
+from bot.actions import SLOT_PARSERS
+from bot.domain import FORMS
 from bot.nlu import IntentScore, Prediction
 from bot.policy import Decision, decide
 from bot.served_model import ServedModel
@@ -19,7 +22,6 @@ from bot.templates import Button
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words?"
 FALLBACK_AGAIN_TEXT = "I'm still not sure what you need. Would you like to talk to a person?"
 CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
-HANDOFF_TEXT = "I'm connecting you with a member of our team. Someone will be with you shortly."
 HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
 
 _SLOT_PATTERNS = {
@@ -74,10 +76,11 @@ def _hash_token(token: str) -> str:
 
 
 class ChatService:
-    def __init__(self, sessions: sessionmaker, model_source):
+    def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns)."""
         self.sessions = sessions
         self.model_source = model_source
+        self.actions = actions or ActionRunner()
 
     def _open(self, db, session_id: str | None, token: str | None) -> tuple[Conversation, str | None]:
         if session_id is None:
@@ -106,8 +109,10 @@ class ChatService:
         decision = decide(prediction, model.policy, explicit)
         with self.sessions.begin() as db:
             conversation, new_token = self._open(db, session_id, token)
-            conversation.slots = {**(conversation.slots or {}), **extract_slots(text)}
-            decision, template, replies = self._respond(model, conversation, prediction, decision)
+            if conversation.status == "bot":
+                decision, template, replies = self._respond(model, conversation, text, prediction, decision)
+            else:
+                decision, template, replies = Decision.SILENT, None, []
             top = prediction.top
             db.add(Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
                            confidence=top.confidence,
@@ -115,16 +120,46 @@ class ChatService:
                            model_version=model.version))
             for reply in replies:
                 db.add(Message(conversation_id=conversation.id, role="bot", text=reply.text,
+                               buttons=[b.model_dump() for b in reply.buttons] or None,
                                template=template, decision=decision.value, model_version=model.version))
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version)
 
-    def _respond(self, model: ServedModel, conversation: Conversation, prediction: Prediction,
+    @staticmethod
+    def _changes_subject(state: FormState, text: str, prediction: Prediction, decision: Decision) -> bool:
+        """A confident message of another intent that does not answer the form's question."""
+        requested = state.slots.get("requested_slot")
+        answers = requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
+        own_intent = prediction.top.name in FORMS[state.active_form]["intents"]
+        return decision is Decision.ANSWER and not answers and not own_intent
+
+    def _respond(self, model: ServedModel, conversation: Conversation, text: str, prediction: Prediction,
                  decision: Decision) -> tuple[Decision, str | None, list[Reply]]:
-        template = None
-        if decision in (Decision.ANSWER, Decision.HANDOFF):
-            template = model.retriever.best_for_intent(prediction.embedding, prediction.top.name)
-            if template is None and decision is Decision.ANSWER:
+        """Run the policy's decision: business actions through rasa-sdk, fallback and clarify here."""
+        state = FormState({**(conversation.slots or {}), **extract_slots(text)}, conversation.active_form)
+        latest = {"text": text, "intent": {"name": prediction.top.name, "confidence": prediction.top.confidence},
+                  "intent_ranking": [{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
+                  "metadata": {}}
+        template, result = None, None
+        if state.active_form and self._changes_subject(state, text, prediction, decision):
+            state.active_form, state.slots["requested_slot"] = None, None
+        if state.active_form and decision is not Decision.HANDOFF:  # the visitor answers the form's question
+            requested = state.slots.get("requested_slot")
+            result = self.actions.continue_form(conversation.id, state, latest, {requested: text} if requested else {})
+            decision = Decision.FORM
+        elif decision is Decision.HANDOFF:
+            state.active_form, state.slots["requested_slot"] = None, None
+            result = self.actions.run("action_handoff", conversation.id, state, latest)
+        elif decision is Decision.ANSWER:
+            chosen = model.retriever.best_for_intent(prediction.embedding, prediction.top.name)
+            if chosen is None:
                 decision = Decision.FALLBACK  # an intent the knowledge base has no answer for
+            elif chosen.action in FORMS:
+                template, decision = chosen.id, Decision.FORM
+                result = self.actions.start_form(chosen.action, conversation.id, state, latest)
+            else:
+                template, latest["metadata"]["template"] = chosen.id, chosen.id
+                result = self.actions.run("action_answer", conversation.id, state, latest)
+        conversation.slots, conversation.active_form = state.slots, state.active_form
         if decision is Decision.FALLBACK:
             conversation.failures += 1
             if conversation.failures >= 2:
@@ -135,9 +170,7 @@ class ChatService:
             options = [s.name for s in prediction.ranking[:3]]
             buttons = [Button(title=intent_title(i), payload=f"/{i}") for i in options]
             return decision, None, [Reply(CLARIFY_TEXT, buttons)]
-        if decision is Decision.HANDOFF:
+        if result.paused:
             conversation.status = "waiting_for_agent"
-        if template is None:
-            return decision, None, [Reply(HANDOFF_TEXT)]
-        text = template.render({**model.retriever.book.slots, **conversation.slots})
-        return decision, template.id, [Reply(text, list(template.buttons))]
+        return decision, template, [Reply(r.get("text") or "", [Button(**b) for b in r.get("buttons") or []])
+                                    for r in result.responses if r.get("text")]

@@ -13,6 +13,10 @@ class Decision(StrEnum):
     CLARIFY = "clarify"
     FALLBACK = "fallback"
     HANDOFF = "handoff"
+    FORM = "form"
+    """A form (track an order, cancel one) asked for, checked or acted on a slot."""
+    SILENT = "silent"
+    """A person has the conversation (or it waits for one): the bot says nothing."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
         "auto", description="How the student runs: 'auto' uses the artifact's int8 ONNX model when it has one, "
                             "else PyTorch.")
     db_url: str = Field("sqlite:///var/bot.db", description="SQLAlchemy URL of the conversation store.")
+    seed_orders: Path | None = Field(None, description="JSON file of demo orders loaded into an empty orders "
+                                                       "table at start-up (e.g. data/orders.json).")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     max_message_chars: int = Field(2000, description="Longest accepted chat message, in characters.")

@@ -1,13 +1,26 @@
-"""Conversations and messages, kept through SQLAlchemy: SQLite by default, PostgreSQL by URL."""
+"""Everything the bot and the agents remember, through SQLAlchemy: SQLite (WAL) by default, PostgreSQL by
+URL. The schema is owned by the Alembic migrations in bot/migrations; `make_engine` brings a database
+up to date before use.
+
+    conversations  one per visitor session: status, slots, active form, the agent on it, CSAT
+    messages       every turn (user, bot, agent); bot turns keep intent, confidence, template, decision
+    notes          agents' private notes on a conversation
+    corrections    an agent's relabelling of a user message's intent (what redistillation learns from)
+    agents         support-agent accounts (argon2 password hashes) and their login tokens
+    orders         the shop's orders, which the order actions look up and cancel
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _now() -> datetime:
@@ -15,7 +28,29 @@ def _now() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class AgentToken(Base):
+    """A login: only the token's SHA-256 is stored, so a leaked database gives no working tokens."""
+
+    __tablename__ = "agent_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    expires_at: Mapped[datetime]
+    agent: Mapped[Agent] = relationship()
 
 
 class Conversation(Base):
@@ -23,13 +58,17 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     token_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(24), default="bot")
+    status: Mapped[str] = mapped_column(String(24), default="bot", index=True)
     slots: Mapped[dict] = mapped_column(JSON, default=dict)
+    active_form: Mapped[str | None] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    csat: Mapped[int | None] = mapped_column(Integer)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=_now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
-    messages: Mapped[list[Message]] = relationship(back_populates="conversation",
-                                                     order_by="Message.id")
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+    notes: Mapped[list[Note]] = relationship(order_by="Note.id")
 
 
 class Message(Base):
@@ -40,6 +79,7 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     role: Mapped[str] = mapped_column(String(8))
+    """user, bot or agent."""
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(128))
     confidence: Mapped[float | None] = mapped_column(Float)
@@ -47,12 +87,74 @@ class Message(Base):
     template: Mapped[str | None] = mapped_column(String(128))
     decision: Mapped[str | None] = mapped_column(String(16))
     model_version: Mapped[str | None] = mapped_column(String(32))
+    buttons: Mapped[list | None] = mapped_column(JSON)
+    feedback: Mapped[str | None] = mapped_column(String(8))
+    """A visitor's thumbs on a bot message: up or down."""
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=_now)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema in place; SQLite gets WAL so readers do not block the writer."""
+class Note(Base):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Correction(Base):
+    """The intent an agent says a user message had; the message text is copied so it survives."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(128))
+    predicted_intent: Mapped[str | None] = mapped_column(String(128))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=_now, index=True)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """NW and six digits."""
+    email: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(24))
+    """processing, shipped, delivered or cancelled."""
+    items: Mapped[list] = mapped_column(JSON)
+    total: Mapped[float] = mapped_column(Float)
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_code: Mapped[str | None] = mapped_column(String(64))
+    placed_at: Mapped[datetime]
+    expected_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the Alembic migrations this database lacks. A database made before migrations existed (its
+    tables there, no version row) is first stamped with the first revision, which is that schema."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "conversations" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+
+
+def make_engine(url: str, migrate: bool = True) -> Engine:
+    """An engine on an up-to-date schema; SQLite gets WAL so readers do not block the writer."""
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(url, connect_args={"check_same_thread": False} if is_sqlite else {},
                            pool_pre_ping=not is_sqlite)
@@ -63,7 +165,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
-    Base.metadata.create_all(engine)
+    if migrate:
+        upgrade(engine)
     return engine
 
 

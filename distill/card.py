@@ -49,7 +49,7 @@ def write_model_card(path: Path, metrics: dict, labels: list[str]) -> None:
         "",
         f"Student agrees with the teacher on {_pct(student['agreement'])} of messages; it keeps "
         f"{_pct(metrics['retention'])} of the teacher's accuracy and answers {metrics['speedup_p50']:.1f}× faster "
-        f"(p50, {metrics['latency_threads']} CPU threads, both timed in turns in one process).",
+        f"(p50, {metrics['latency_threads']} CPU threads, timed in alternating blocks of 10 messages in one process).",
         f"Confidence temperature {student['temperature']:.3f}; out-of-scope threshold {student['oos_threshold']:.3f}.",
         "",
         "## Per-intent report (student)",

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from bot.domain import FORMS
 from bot.templates import Template, TemplateBook
 
 LABEL_COLUMNS = ("intent", "label", "category")
@@ -227,6 +228,9 @@ def load_templates(path: str | Path, intents: set[str] | None = None) -> Templat
         seen.add(template.id)
         if any(not q.strip() for q in template.examples):
             raise DataError(path, line, f"template '{template.id}' has an empty example")
+        if template.action is not None and template.action not in FORMS:
+            raise DataError(path, line, f"template '{template.id}': unknown action '{template.action}' "
+                                        f"(known: {', '.join(sorted(FORMS))})")
         missing = template.placeholders() - set(slots)
         if missing:
             raise DataError(path, line, f"template '{template.id}' uses {sorted(missing)} with no default "

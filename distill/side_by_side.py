@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: IntentClassifier, retriever,
                        threshold: float) -> dict:
     """`served` is the student as the bot runs it (int8 ONNX when exported), `pytorch` the same weights in
-    PyTorch. Latency is one message at a time on the CPU, the models timed in turns; throughput batched."""
+    PyTorch. Latency is one message at a time on the CPU, the models taking turns every 10 messages;
+    throughput is batched."""
     from bot.retriever import TemplateRetriever
     from distill.pipeline import choose_oos_threshold
 

@@ -94,3 +94,26 @@ def tiny_overrides(teacher_dir, student_dir) -> list[str]:
     """Config for a run of seconds on the tiny models (the int8 parity check needs a trained model)."""
     return [f"teacher={teacher_dir}", f"student={student_dir}", "epochs=2", "latency_messages=10",
             "teacher_head_c=[1.0]", "onnx=fp32"]
+
+
+PG_ADMIN_URL = os.environ.get("DISTILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty database: a SQLite file, or a fresh PostgreSQL database (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bot.db'}"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"distilbot_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

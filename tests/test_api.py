@@ -12,12 +12,13 @@ from fastapi.testclient import TestClient
 from bot.api import create_app
 from bot.policy import PolicyConfig
 from bot.settings import Settings
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
 def settings(demo_registry, tmp_path_factory) -> Settings:
     db = tmp_path_factory.mktemp("db") / "bot.db"
-    return Settings(registry=demo_registry, db_url=f"sqlite:///{db}")
+    return Settings(registry=demo_registry, db_url=f"sqlite:///{db}", seed_orders=DATA / "orders.json")
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +40,12 @@ def test_demo_bot_meets_the_accuracy_floor(demo_registry):
 
 
 def test_a_question_gets_the_right_answer_with_everything_the_clients_need(client):
-    response = chat(client, "where is my order?")
+    response = chat(client, "how much does shipping cost?")
     assert response.status_code == 200
     body = response.json()
-    assert body["intent"]["name"] == "order_status" and 0 < body["intent"]["confidence"] <= 1
+    assert body["intent"]["name"] == "shipping_cost" and 0 < body["intent"]["confidence"] <= 1
     assert body["decision"] == "answer"
-    assert body["template"].startswith("order_status_")  # one of the two order-status templates
+    assert body["template"] == "shipping_cost_rates"
     assert body["replies"] and body["replies"][0]["text"]
     assert all(set(b) == {"title", "payload"} for r in body["replies"] for b in r["buttons"])
     assert body["ranking"][0] == body["intent"] and len(body["ranking"]) > 1
@@ -54,12 +55,35 @@ def test_a_question_gets_the_right_answer_with_everything_the_clients_need(clien
 def test_a_follow_up_continues_the_conversation_and_fills_slots(client):
     first = chat(client, "hi there").json()
     session, token = first["session_id"], first["session_token"]
-    second = chat(client, "has order NW123456 shipped yet?", session, token)
+    second = chat(client, "has order NW482913 shipped yet?", session, token)
     assert second.status_code == 200
     body = second.json()
     assert body["session_id"] == session and body["session_token"] is None
-    assert body["intent"]["name"] == "order_status"
-    assert "NW123456" in body["replies"][0]["text"]
+    assert body["intent"]["name"] == "order_status" and body["decision"] == "form"
+    assert body["replies"][0]["text"].startswith("Order NW482913 is on its way with DHL")  # from the orders table
+
+
+def test_order_tracking_form_re_asks_a_malformed_number_and_lets_the_visitor_change_subject(client):
+    first = chat(client, "where is my order?").json()
+    session, token = first["session_id"], first["session_token"]
+    assert first["decision"] == "form" and first["template"] == "order_status_tracking"
+    assert first["replies"][0]["text"].startswith("What's your order number?")
+    bad = chat(client, "NW12", session, token).json()
+    assert [r["text"][:40] for r in bad["replies"]] == ["“NW12” doesn't look like an order number",
+                                                        "What's your order number? It starts with"]
+    good = chat(client, "NW340018", session, token).json()
+    assert good["replies"][0]["text"].startswith("Order NW340018 was delivered")
+    chat(client, "where is my parcel", session, token)
+    other = chat(client, "how much does shipping cost?", session, token).json()
+    assert other["decision"] == "answer" and other["template"] == "shipping_cost_rates"
+
+
+def test_while_a_person_is_needed_the_bot_stays_silent(client):
+    first = chat(client, "I want to talk to a real person please").json()
+    session, token = first["session_id"], first["session_token"]
+    assert first["decision"] == "handoff" and "connecting you" in first["replies"][0]["text"]
+    after = chat(client, "hello? anyone?", session, token).json()
+    assert after["decision"] == "silent" and after["replies"] == []
 
 
 def test_sessions_are_private(client):

@@ -50,7 +50,7 @@ def test_served_bot_answers_and_remembers_across_restarts(demo_registry, tmp_pat
     server = start_server(demo_registry, db_url, port)
     try:
         first = httpx.post(url, json={"message": "where is my order?"}, timeout=30).json()
-        assert first["intent"]["name"] == "order_status" and first["decision"] == "answer"
+        assert first["intent"]["name"] == "order_status" and first["decision"] == "form"
         bad = httpx.post(url, json={"message": ""}, timeout=30)
         assert bad.status_code == 422 and "empty" in bad.json()["detail"]
     finally:

@@ -1,0 +1,140 @@
+"""The rasa-sdk actions: forms run in-process against a real store, and the same actions behind the
+SDK's own action server, called with a real Rasa action-server request."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from bot import actions
+from bot.action_runner import ActionRunner, FormState
+from bot.artifact import resolve
+from bot.orders import seed_orders
+from bot.store import Order, make_engine, make_sessionmaker
+from bot.templates import TemplateBook
+from tests.conftest import DATA, ROOT
+
+
+@pytest.fixture
+def sessions(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    assert seed_orders(sessions, DATA / "orders.json") == 10
+    assert seed_orders(sessions, DATA / "orders.json") == 0  # only into an empty table
+    actions.configure(lambda: None, sessions)
+    yield sessions
+    engine.dispose()
+
+
+def _message(text: str, intent: str = "order_status") -> dict:
+    return {"text": text, "intent": {"name": intent, "confidence": 0.9}, "intent_ranking": [], "metadata": {}}
+
+
+def _texts(result) -> list[str]:
+    return [r["text"] for r in result.responses]
+
+
+def test_tracking_form_re_asks_for_a_malformed_number_then_looks_the_order_up(sessions):
+    runner, state = ActionRunner(), FormState({})
+    asked = runner.start_form("track_order_form", "s1", state, _message("where is my order?"))
+    assert state.active_form == "track_order_form" and state.slots["requested_slot"] == "order_id"
+    assert _texts(asked) == ["What's your order number? It starts with NW and six digits, like NW123456."]
+    bad = runner.continue_form("s1", state, _message("it's 4829"), {"order_id": "it's 4829"})
+    assert "doesn't look like an order number" in _texts(bad)[0] and _texts(bad)[1].startswith("What's your order")
+    unknown = runner.continue_form("s1", state, _message("NW000001"), {"order_id": "NW000001"})
+    assert "can't find an order NW000001" in _texts(unknown)[0] and state.active_form == "track_order_form"
+    done = runner.continue_form("s1", state, _message("nw-482913"), {"order_id": "nw-482913"})
+    assert state.active_form is None and state.slots["order_id"] == "NW482913"
+    assert _texts(done) == [t for t in _texts(done) if "NW482913 is on its way with DHL" in t]
+
+
+def test_cancelling_asks_for_confirmation_and_changes_the_order(sessions):
+    runner = ActionRunner()
+    state = FormState({"order_id": "NW730219"})  # the visitor named the order when asking
+    confirm = runner.start_form("cancel_order_form", "s2", state, _message("cancel NW730219", "cancel_order"))
+    assert _texts(confirm) == ["Shall I cancel order NW730219? Please answer yes or no."]
+    assert [b["payload"] for b in confirm.responses[0]["buttons"]] == ["yes", "no"]
+    unclear = runner.continue_form("s2", state, _message("hmm"), {"confirm_cancel": "hmm"})
+    assert _texts(unclear)[0] == "Please answer yes to cancel the order, or no to keep it."
+    done = runner.continue_form("s2", state, _message("yes please"), {"confirm_cancel": "yes please"})
+    assert "order NW730219 is cancelled" in _texts(done)[0] and state.slots["confirm_cancel"] is None
+    with sessions() as db:
+        assert db.get(Order, "NW730219").status == "cancelled"
+    shipped = FormState({"order_id": "NW918273"})
+    runner.start_form("cancel_order_form", "s3", shipped, _message("cancel NW918273", "cancel_order"))
+    refused = runner.continue_form("s3", shipped, _message("yes"), {"confirm_cancel": "yes"})
+    assert "already been shipped, so it can't be cancelled" in _texts(refused)[0]
+    with sessions() as db:
+        assert db.get(Order, "NW918273").status == "shipped"
+
+
+def test_handoff_pauses_the_conversation(sessions):
+    result = ActionRunner().run("action_handoff", "s4", FormState({}), _message("a human please", "contact_human"))
+    assert result.paused and "connecting you" in _texts(result)[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rasa_request(action: str, slots: dict, candidates: dict, text: str, intent: str) -> dict:
+    """What Rasa Open Source posts to an action server's /webhook."""
+    events = [{"event": "action", "name": "action_listen"},
+              {"event": "user", "text": text, "parse_data": {"intent": {"name": intent, "confidence": 0.97}}}]
+    events += [{"event": "slot", "name": k, "value": v} for k, v in candidates.items()]
+    from bot.domain import DOMAIN
+
+    return {"next_action": action, "sender_id": "rasa-user", "version": "3.6.20", "domain": DOMAIN,
+            "tracker": {"sender_id": "rasa-user", "slots": {**slots, **candidates},
+                        "latest_message": {"text": text, "intent": {"name": intent, "confidence": 0.97},
+                                           "intent_ranking": [], "entities": []},
+                        "latest_event_time": time.time(), "followup_action": None, "paused": False,
+                        "events": events, "latest_input_channel": "rest",
+                        "active_loop": {"name": "track_order_form"}, "latest_action_name": "action_listen"}}
+
+
+@pytest.mark.parametrize("launcher", [["-m", "rasa_sdk", "--actions", "bot.actions"], ["-m", "bot", "actions"]],
+                         ids=["rasa_sdk", "our-cli"])
+def test_the_actions_are_a_standard_rasa_action_server(tmp_path, demo_registry, launcher):
+    db_url = f"sqlite:///{tmp_path / 'orders.db'}"
+    seed_orders(make_sessionmaker(make_engine(db_url)), DATA / "orders.json")
+    port = _free_port()
+    env = {**os.environ, "DISTILBOT_REGISTRY": str(demo_registry), "DISTILBOT_DB_URL": db_url}
+    server = subprocess.Popen([sys.executable, *launcher, "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert sorted(a["name"] for a in httpx.get(f"{url}/actions").json()) == sorted(
+            ["action_answer", "action_cancel_order", "action_handoff", "action_track_order",
+             "validate_cancel_order_form", "validate_track_order_form"])
+        bad = httpx.post(f"{url}/webhook", json=_rasa_request("validate_track_order_form", {}, {"order_id": "12"},
+                                                             "12", "order_status"), timeout=30).json()
+        assert {"event": "slot", "name": "order_id", "value": None} in [
+            {k: e.get(k) for k in ("event", "name", "value")} for e in bad["events"]]
+        assert "doesn't look like an order number" in bad["responses"][0]["text"]
+        tracked = httpx.post(f"{url}/webhook", json=_rasa_request("action_track_order", {"order_id": "NW340018"}, {},
+                                                                 "NW340018", "order_status"), timeout=30).json()
+        assert tracked["responses"][0]["text"].startswith("Order NW340018 was delivered")
+        answer = httpx.post(f"{url}/webhook", json=_rasa_request("action_answer", {"order_id": None}, {},
+                                                                "do you ship abroad", "international_shipping"),
+                            timeout=30).json()
+        book = TemplateBook.model_validate_json((resolve(demo_registry).path / "templates.json").read_text())
+        first = book.for_intent("international_shipping")[0]
+        assert answer["responses"][0]["text"] == first.render(book.slots)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
