@@ -42,6 +42,8 @@ class Calibration:
     temperature: float
     oos_threshold: float
     clarify_margin: float
+    oos_score: str = "confidence"
+    """What oos_threshold applies to: "energy" or "confidence" (artifacts before energy: confidence)."""
 
 
 def write_json(path: Path, data) -> None:

@@ -22,7 +22,8 @@ class Decision(StrEnum):
 @dataclass(frozen=True)
 class PolicyConfig:
     threshold: float
-    """Below this calibrated confidence a message counts as not understood (out of scope)."""
+    """Below this out-of-scope score (calibrated confidence or energy, as the artifact says) a message
+    counts as not understood."""
     clarify_margin: float
     """When the top two intents are closer than this, ask which one the visitor means."""
     handoff_intent: str = "contact_human"
@@ -33,7 +34,7 @@ def decide(prediction: Prediction, config: PolicyConfig, explicit: bool = False)
     top = prediction.top
     if explicit:
         return Decision.HANDOFF if top.name == config.handoff_intent else Decision.ANSWER
-    if top.confidence < config.threshold:
+    if prediction.scope_score < config.threshold:
         return Decision.FALLBACK
     if prediction.margin < config.clarify_margin:
         return Decision.CLARIFY

@@ -71,8 +71,11 @@ class DistillConfig(BaseModel):
     oos_threshold: float | None = Field(None, description="Fixed out-of-scope confidence threshold. None: tuned "
                                                           "on validation out-of-scope examples when there are "
                                                           "some, else the oos_quantile of correct answers.")
+    oos_score: Literal["energy", "confidence"] = Field(
+        "energy", description="What the out-of-scope threshold applies to: the energy T·logsumexp(logits/T) "
+                              "or the top calibrated probability.")
     oos_quantile: float = Field(0.02, ge=0, lt=1)
-    oos_max_accuracy_drop: float = Field(0.01, ge=0, lt=1, description="When tuning the threshold: the highest "
+    oos_max_accuracy_drop: float = Field(0.005, ge=0, lt=1, description="When tuning the threshold: the highest "
                                                                        "one that costs at most this much in-scope "
                                                                        "validation accuracy.")
     clarify_margin: float = Field(0.1, ge=0, lt=1, description="Ask to clarify when the top two are this close.")

@@ -111,8 +111,9 @@ def disk_mb(*paths) -> float:
 
 
 def oos_metrics(confidences: torch.Tensor, correct: torch.Tensor, is_oos: torch.Tensor, threshold: float) -> dict:
-    """Out-of-scope detection at `threshold`: in-scope accuracy (a rejected in-scope message counts as
-    wrong), out-of-scope recall, and the threshold-free AUROC of low confidence as an oos score."""
+    """Out-of-scope detection at `threshold` on an in-scope score (confidence or energy): in-scope accuracy
+    (a rejected in-scope message counts as wrong), out-of-scope recall, and the threshold-free AUROC of
+    a low score as the out-of-scope signal."""
     accepted = confidences >= threshold
     in_scope = ~is_oos
     return {

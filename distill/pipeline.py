@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from bot.artifact import Registry, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_INT8, IntentClassifier, OnnxStudent, save_head
+from bot.nlu import ONNX_INT8, IntentClassifier, OnnxStudent, save_head, scope_scores
 from bot.retriever import TemplateRetriever
 from distill import weights
 from distill.cache import EmbeddingCache
@@ -99,14 +99,15 @@ def _load_checked(paths: list[Path], label_column: str | None, known: set[str]) 
 
 def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
                          config: DistillConfig) -> float:
-    """The out-of-scope threshold: fixed, tuned on out-of-scope validation examples, or a quantile."""
-    confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
-    correct, is_oos = predicted == labels, labels < 0
+    """The out-of-scope threshold on the configured score: fixed, tuned on out-of-scope validation
+    examples, or a low quantile of the correct answers' scores."""
+    scores = scope_scores(logits, temperature, config.oos_score)
+    correct, is_oos = logits.argmax(-1) == labels, labels < 0
     if config.oos_threshold is not None:
         return config.oos_threshold
     if is_oos.any():
-        return tune_threshold(confidence, correct, is_oos, config.oos_max_accuracy_drop)
-    return choose_threshold(confidence, correct, config.oos_quantile)
+        return tune_threshold(scores, correct, is_oos, config.oos_max_accuracy_drop)
+    return choose_threshold(scores, correct, config.oos_quantile)
 
 
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
@@ -381,7 +382,9 @@ class DistillRun:
                                              config.onnx_min_agreement)
                 if config.onnx == "int8":
                     served = IntentClassifier(OnnxStudent(staged / ONNX_INT8), pytorch.tokenizer, labels,
-                                              max_length=pytorch.max_length, backend="onnx-int8")
+                                              max_length=pytorch.max_length, backend="onnx-int8",
+                                              oos_score=config.oos_score)
+            served.oos_score = pytorch.oos_score = config.oos_score
             self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
 
             valid_logits = served.logits(self.valid_texts)
@@ -389,6 +392,7 @@ class DistillRun:
                                                                        self.y_valid[self.y_valid >= 0])
             threshold = choose_oos_threshold(valid_logits, self.y_valid, served.temperature, config)
             write_json(staged / "calibration.json", {"temperature": served.temperature, "oos_threshold": threshold,
+                                                     "oos_score": config.oos_score,
                                                      "clarify_margin": config.clarify_margin})
             retriever = None
             if self.book is not None:

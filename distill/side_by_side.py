@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from torch.nn import functional as F
 
 from bot.artifact import read_json, resolve
-from bot.nlu import IntentClassifier
+from bot.nlu import IntentClassifier, scope_scores
 from distill.calibration import fit_temperature
 from distill.data import load_examples
 from distill.evaluate import (
@@ -75,8 +74,9 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
         for metrics, logits, temperature, cut in (
                 (teacher_metrics, teacher_logits, teacher_temperature, teacher_threshold),
                 (student_metrics, student_logits, served.temperature, threshold)):
-            confidence, predicted = F.softmax(logits / temperature, dim=-1).max(-1)
-            metrics["oos"] = oos_metrics(confidence, predicted == y_gold, ~in_scope, cut)
+            scores = scope_scores(logits, temperature, config.oos_score)
+            metrics["oos"] = oos_metrics(scores, logits.argmax(-1) == y_gold, ~in_scope, cut)
+            metrics["oos"]["score"] = config.oos_score
     if retriever is not None:
         teacher_retriever = TemplateRetriever.build(retriever.book, teacher.encoder)
         teacher_metrics["retrieval"] = retrieval_metrics(teacher_retriever, teacher_emb[in_scope], gold)
@@ -106,10 +106,10 @@ def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None
     latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
     student = {**classification_metrics(gold, predicted), "backend": served.backend, "latency_ms": latency}
     if is_oos.any():
-        confidence, index = F.softmax(logits / served.temperature, dim=-1).max(-1)
+        scores = scope_scores(logits, served.temperature, served.oos_score)
         correct = torch.tensor([not oos and served.labels[i] == e.intent
-                                for i, e, oos in zip(index.tolist(), examples, is_oos.tolist())])
-        student["oos"] = oos_metrics(confidence, correct, is_oos, artifact.calibration().oos_threshold)
+                                for i, e, oos in zip(logits.argmax(-1).tolist(), examples, is_oos.tolist())])
+        student["oos"] = oos_metrics(scores, correct, is_oos, artifact.calibration().oos_threshold)
     return {
         "model_version": artifact.version,
         "test_set": {"file": str(test_file), "messages": len(examples),

@@ -139,7 +139,7 @@ def client_with_policy(settings, policy: PolicyConfig):
 
 def test_repeated_failures_offer_a_human(settings):
     """Two misunderstood messages in a row: first ask to rephrase, then offer a person."""
-    with client_with_policy(settings, PolicyConfig(threshold=1.01, clarify_margin=0.1)) as client:
+    with client_with_policy(settings, PolicyConfig(threshold=float("inf"), clarify_margin=0.1)) as client:
         first = chat(client, "blorp zxq").json()
         assert first["decision"] == "fallback" and not first["replies"][0]["buttons"]
         second = chat(client, "fnord", first["session_id"], first["session_token"]).json()
@@ -148,7 +148,7 @@ def test_repeated_failures_offer_a_human(settings):
 
 
 def test_close_intents_get_a_clarifying_question(settings):
-    with client_with_policy(settings, PolicyConfig(threshold=0.0, clarify_margin=1.0)) as client:
+    with client_with_policy(settings, PolicyConfig(threshold=float("-inf"), clarify_margin=1.0)) as client:
         body = chat(client, "my refund for the returned shoes").json()
         assert body["decision"] == "clarify" and body["template"] is None
         payloads = [b["payload"] for b in body["replies"][0]["buttons"]]

@@ -138,6 +138,7 @@ def test_out_of_scope_examples_tune_the_threshold_and_are_scored(tmp_path, small
         assert 0 <= oos["recall"] <= 1 and 0 <= oos["auroc"] <= 1
     calibration = json.loads((result.artifact / "calibration.json").read_text())
     assert calibration["oos_threshold"] == result.metrics["student"]["oos"]["threshold"]
+    assert calibration["oos_score"] == result.metrics["student"]["oos"]["score"] == "energy"
     out = tmp_path / "eval.json"
     done = _cli("evaluate", "--model", str(tmp_path / "reg"), "--test", str(test_oos), "--out", str(out),
                 "--latency-messages", "10")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from bot.dialogue import extract_slots
-from bot.nlu import IntentScore, Prediction
+from bot.nlu import IntentScore, Prediction, scope_scores
 from bot.policy import Decision, PolicyConfig, decide
 
 CONFIG = PolicyConfig(threshold=0.4, clarify_margin=0.1)
@@ -41,3 +41,17 @@ def test_slots_found_in_messages():
     assert extract_slots("order nw 482913, mail me at ann.lee+shop@example.org") == {
         "order_id": "NW482913", "email": "ann.lee+shop@example.org"}
     assert extract_slots("hello") == {}
+
+
+def test_the_threshold_applies_to_the_out_of_scope_score():
+    """A confident ranking with a weak overall response (low energy) is still out of scope."""
+    weak = Prediction([IntentScore("order_status", 0.9), IntentScore("cancel_order", 0.05)], torch.zeros(4), scope=2.0)
+    assert decide(weak, PolicyConfig(threshold=3.0, clarify_margin=0.1)) is Decision.FALLBACK
+    assert decide(weak, PolicyConfig(threshold=1.0, clarify_margin=0.1)) is Decision.ANSWER
+
+
+def test_energy_keeps_the_strength_of_the_response_that_confidence_loses():
+    strong, weak = torch.tensor([[8.0, 4.0, 0.0]]), torch.tensor([[2.0, -2.0, -6.0]])  # same softmax
+    assert torch.allclose(scope_scores(strong, 1.0, "confidence"), scope_scores(weak, 1.0, "confidence"))
+    assert scope_scores(strong, 1.0, "energy") > scope_scores(weak, 1.0, "energy") + 5
+    assert torch.allclose(scope_scores(strong, 2.0, "energy"), 2.0 * torch.logsumexp(strong / 2.0, -1))
