@@ -67,9 +67,10 @@ def agreement_with(reference: torch.Tensor, candidate: torch.Tensor) -> float:
     return float((reference.argmax(-1) == candidate.argmax(-1)).float().mean())
 
 
-def _onnx_classifier(reference: IntentClassifier, path: Path, backend: str) -> IntentClassifier:
+def onnx_classifier(reference: IntentClassifier, path: Path, backend: str) -> IntentClassifier:
+    """The exported model with everything else (tokenizer, labels, calibration) taken from `reference`."""
     return IntentClassifier(OnnxStudent(path), reference.tokenizer, reference.labels, reference.temperature,
-                            reference.max_length, backend)
+                            reference.max_length, backend, reference.oos_score)
 
 
 def export_checked(pytorch: IntentClassifier, directory: Path, texts: list[str], formats: list[str],
@@ -84,7 +85,7 @@ def export_checked(pytorch: IntentClassifier, directory: Path, texts: list[str],
         paths["int8"] = quantize_int8(paths["fp32"], directory / ONNX_INT8)
     report = {}
     for name, path in paths.items():
-        logits = _onnx_classifier(pytorch, path, f"onnx-{name}").logits(texts)
+        logits = onnx_classifier(pytorch, path, f"onnx-{name}").logits(texts)
         report[name] = {"agreement": agreement_with(reference, logits),
                         "max_abs_logit_diff": float((reference - logits).abs().max()),
                         "disk_mb": round(path.stat().st_size / 2**20, 2), "messages": len(texts)}

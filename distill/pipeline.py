@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from bot.artifact import Registry, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_INT8, IntentClassifier, OnnxStudent, save_head, scope_scores
+from bot.nlu import ONNX_INT8, IntentClassifier, save_head, scope_scores
 from bot.retriever import TemplateRetriever
 from distill import weights
 from distill.cache import EmbeddingCache
@@ -28,7 +28,7 @@ from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
 from distill.distributed import Ranks, launched_ranks
 from distill.evaluate import disk_mb
-from distill.export import export_checked
+from distill.export import export_checked, onnx_classifier
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import (
     UNLABELLED,
@@ -374,17 +374,15 @@ class DistillRun:
             save_head(self.student.head, staged / "head.safetensors")
             write_json(staged / "labels.json", labels)
             write_json(staged / "config.json", config.model_dump())
-            pytorch = IntentClassifier.from_torch(SentenceEncoder.load(staged / "encoder"), self.student.head, labels)
+            pytorch = IntentClassifier.from_torch(SentenceEncoder.load(staged / "encoder"), self.student.head, labels,
+                                                  oos_score=config.oos_score)
             served, onnx_report = pytorch, {}
             if config.onnx != "none":
                 formats = ["fp32", "int8"] if config.onnx == "int8" else ["fp32"]
                 onnx_report = export_checked(pytorch, staged, [e.text for e in self.eval_set], formats,
                                              config.onnx_min_agreement)
                 if config.onnx == "int8":
-                    served = IntentClassifier(OnnxStudent(staged / ONNX_INT8), pytorch.tokenizer, labels,
-                                              max_length=pytorch.max_length, backend="onnx-int8",
-                                              oos_score=config.oos_score)
-            served.oos_score = pytorch.oos_score = config.oos_score
+                    served = onnx_classifier(pytorch, staged / ONNX_INT8, "onnx-int8")
             self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
 
             valid_logits = served.logits(self.valid_texts)
