@@ -1,70 +1,27 @@
-"""The chat API (FastAPI): visitors' chat endpoint, health, OpenAPI docs."""
+"""The chat API (FastAPI): one app for visitors, Rasa REST clients, agents, live sockets and operators."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot import actions
-from bot.dialogue import ChatService, SessionForbidden, SessionNotFound
+from bot import actions, telemetry
+from bot.dialogue import ChatService
+from bot.events import make_bus
+from bot.guards import BodySizeLimit, RateLimit
 from bot.orders import seed_orders
-from bot.served_model import ServedModel
+from bot.reload import ModelHolder
+from bot.routes import agent_api, live, operations, rasa_channel, visitor
 from bot.settings import Settings
 from bot.store import make_engine, make_sessionmaker
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    message: StrictStr = Field(description="What the visitor wrote, or a quick-reply payload such as "
-                                           "'/order_status'.")
-    session_id: StrictStr | None = Field(None, description="Continue this conversation; omit to start one.")
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty or only whitespace")
-        return value
-
-
-class ButtonOut(BaseModel):
-    title: str
-    payload: str
-
-
-class ReplyOut(BaseModel):
-    text: str
-    buttons: list[ButtonOut]
-
-
-class IntentOut(BaseModel):
-    name: str
-    confidence: float
-
-
-class ChatResponse(BaseModel):
-    session_id: str
-    session_token: str | None = Field(None, description="Given once, on a conversation's first turn: send it "
-                                                        "back as 'Authorization: Bearer …' to continue.")
-    replies: list[ReplyOut]
-    intent: IntentOut
-    ranking: list[IntentOut]
-    template: str | None
-    decision: str = Field(description="answer, clarify, fallback, handoff, form (a form asked, checked or acted) "
-                                      "or silent (a person has the conversation)")
-    model_version: str
-
-
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
+from bot.telemetry import RequestTimer
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -80,18 +37,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.model = ServedModel.load(settings.registry, settings.backend)
+        app.state.settings = settings
+        app.state.holder = holder = ModelHolder(settings.registry, settings.backend, settings.clarify_margin)
         engine = make_engine(settings.db_url)
-        sessions = make_sessionmaker(engine)
+        app.state.sessions = sessions = make_sessionmaker(engine)
         if settings.seed_orders is not None:
             seed_orders(sessions, settings.seed_orders)
-        actions.configure(lambda: app.state.model.retriever.book, sessions)
-        app.state.chat = ChatService(sessions, lambda: app.state.model)
+        actions.configure(lambda: holder.model.retriever.book, sessions)
+        app.state.chat = ChatService(sessions, lambda: holder.model,
+                                     handoff_after_failures=settings.handoff_after_failures)
+        app.state.bus = make_bus(settings.redis_url)
+        watcher = asyncio.create_task(holder.watch(settings.reload_interval_s)) if settings.reload_interval_s else None
         yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await app.state.bus.close()
         engine.dispose()
 
     app = FastAPI(title="distilbot", version="0.1.0", lifespan=lifespan,
-                  description="Customer-service bot served by a distilled student model.")
+                  description="Customer-service bot served by a distilled student model. Visitors chat through "
+                              "`/api/chat` (or Rasa's REST channel) and follow live events on a WebSocket; agents "
+                              "log in and work conversations through `/api/agent/…`. Every error is JSON: "
+                              "`{\"detail\": \"what went wrong\"}`.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError):
@@ -101,39 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _http_error(_request: Request, exc: StarletteHTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.post("/api/chat", response_model=ChatResponse, tags=["chat"],
-              responses={403: {"description": "wrong or missing session token"},
-                         404: {"description": "unknown session id"}})
-    def chat(body: ChatRequest, request: Request,
-             authorization: Annotated[str | None, Header()] = None) -> ChatResponse:
-        """Send the visitor's message; get the bot's replies and what it understood."""
-        if len(body.message) > settings.max_message_chars:
-            raise HTTPException(422, f"message: is {len(body.message)} characters; "
-                                     f"the limit is {settings.max_message_chars}")
-        try:
-            turn = request.app.state.chat.handle(body.message, body.session_id, _bearer(authorization))
-        except SessionNotFound:
-            raise HTTPException(404, f"no conversation with id {body.session_id!r}") from None
-        except SessionForbidden:
-            raise HTTPException(403, "this conversation needs its session token (Authorization: Bearer …)") \
-                from None
-        top = turn.prediction.top
-        return ChatResponse(
-            session_id=turn.session_id,
-            session_token=turn.session_token,
-            replies=[ReplyOut(text=r.text, buttons=[ButtonOut(**b.model_dump()) for b in r.buttons])
-                     for r in turn.replies],
-            intent=IntentOut(name=top.name, confidence=top.confidence),
-            ranking=[IntentOut(name=s.name, confidence=s.confidence) for s in turn.prediction.ranking],
-            template=turn.template,
-            decision=turn.decision.value,
-            model_version=turn.model_version,
-        )
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception):
+        telemetry.log.error("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
-    @app.get("/health", tags=["operations"])
-    def health(request: Request) -> dict:
-        """Up, and which model version it serves and how (int8 ONNX or PyTorch)."""
-        model = request.app.state.model
-        return {"status": "ok", "model_version": model.version, "backend": model.classifier.backend}
-
+    for module in (visitor, rasa_channel, agent_api, live, operations):
+        app.include_router(module.router)
+    # Outermost last: timing sees everything, then CORS answers preflights, then limits apply.
+    app.add_middleware(RateLimit, rates=settings.rate_limit, redis_url=settings.redis_url)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+    app.add_middleware(RequestTimer)
     return app

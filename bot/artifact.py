@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,8 @@ class Calibration:
     clarify_margin: float
     oos_score: str = "confidence"
     """What oos_threshold applies to: "energy" or "confidence" (artifacts before energy: confidence)."""
+    intent_thresholds: dict[str, float] = field(default_factory=dict)
+    """Per intent, the calibrated confidence below which its predictions were unreliable on validation."""
 
 
 def write_json(path: Path, data) -> None:

@@ -20,37 +20,110 @@ def _main() -> None:
 def serve(
     registry: Annotated[Path | None, typer.Option(help="Model registry folder (serves its current "
                                                           "version) or one artifact folder.")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: 8000).")] = None,
     backend: Annotated[str | None, typer.Option(help="auto (the int8 ONNX model when the artifact has one), "
-                                                       "torch, onnx-int8 or onnx [default: auto].")] = None,
+                                                       "torch, onnx-int8 or onnx (default: auto).")] = None,
     seed_orders: Annotated[Path | None, typer.Option(help="JSON file of demo orders to load into an empty "
                                                             "orders table (e.g. data/orders.json).")] = None,
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the conversation store "
-                                                   "[default: sqlite:///var/bot.db].")] = None,
+                                                   "(default: sqlite:///var/bot.db).")] = None,
+    redis: Annotated[str | None, typer.Option(help="Redis URL for live events and rate limits shared by "
+                                                      "replicas (default: REDIS_URL, else in-process).")] = None,
 ) -> None:
-    """Serve the chat API (POST /api/chat, GET /health, docs at /docs)."""
+    """Serve the chat API (POST /api/chat, agents' /api/agent/…, WebSockets, /health, /ready, /metrics,
+    docs at /docs). Every other setting comes from DISTILBOT_* environment variables (see bot/settings.py)."""
     import uvicorn
 
     from bot.api import create_app
+    from bot.telemetry import logging_config
+
+    settings = _settings(registry=registry, host=host, port=port, db_url=db, backend=backend,
+                         seed_orders=seed_orders, redis_url=redis)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_config=logging_config(settings.log_format), access_log=settings.access_log,
+                proxy_headers=True)
+
+
+def _settings(**overrides):
+    """Settings from the environment, with the options given on the command line on top; the SQLite
+    store's folder is created."""
     from bot.settings import Settings
 
-    overrides = {k: v for k, v in {"registry": registry, "host": host, "port": port, "db_url": db,
-                                       "backend": backend, "seed_orders": seed_orders}.items()
-                 if v is not None}
-    settings = Settings(**overrides)
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     if settings.db_url.startswith("sqlite:///"):
         Path(settings.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    return settings
+
+
+agent_app = typer.Typer(help="Support-agent accounts (they log in to the console and the agent API).",
+                        no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store "
+                                                           "(default: DISTILBOT_DB_URL, else sqlite:///var/bot.db).")]
+PasswordOption = Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                             envvar="DISTILBOT_AGENT_PASSWORD",
+                                             help="At least 8 characters; asked for when not given (or read "
+                                                  "from DISTILBOT_AGENT_PASSWORD).")]
+
+
+def _agent_store(db: str | None):
+    from bot.store import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(_settings(db_url=db).db_url))
+
+
+@agent_app.command("add")
+def agent_add(
+    username: Annotated[str, typer.Argument(help="Login name: 2–64 letters, digits or . _ @ -")],
+    password: PasswordOption,
+    name: Annotated[str | None, typer.Option(help="Name the visitor sees (default: the username).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create an agent account (the password is stored as an argon2 hash)."""
+    from bot.agents import AgentError, create_agent
+
+    try:
+        with _agent_store(db).begin() as session:
+            agent = create_agent(session, username, password, name)
+            typer.echo(f"agent {agent.username!r} ({agent.display_name}) created, id {agent.id}")
+    except AgentError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@agent_app.command("set-password")
+def agent_set_password(username: Annotated[str, typer.Argument(help="The agent's login name.")],
+                       password: PasswordOption, db: DbOption = None) -> None:
+    """Give an agent a new password."""
+    from bot.agents import AgentError, set_password
+
+    try:
+        with _agent_store(db).begin() as session:
+            set_password(session, username, password)
+            typer.echo(f"password of {username!r} changed")
+    except AgentError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@agent_app.command("list")
+def agent_list(db: DbOption = None) -> None:
+    """The agent accounts."""
+    from sqlalchemy import select
+
+    from bot.store import Agent
+
+    with _agent_store(db)() as session:
+        for agent in session.scalars(select(Agent).order_by(Agent.id)):
+            typer.echo(f"{agent.id}\t{agent.username}\t{agent.display_name}")
 
 
 @app.command()
 def actions(
     port: Annotated[int, typer.Option(help="Port of the action server.")] = 5055,
     registry: Annotated[Path | None, typer.Option(help="Registry (or artifact) whose answer templates "
-                                                          "action_answer uses [default: var/registry].")] = None,
+                                                          "action_answer uses (default: var/registry).")] = None,
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store holding the orders "
-                                                   "[default: sqlite:///var/bot.db].")] = None,
+                                                   "(default: sqlite:///var/bot.db).")] = None,
 ) -> None:
     """Serve the bot's rasa-sdk actions (POST /webhook) to a Rasa assistant; the same as
     `python -m rasa_sdk --actions bot.actions`."""

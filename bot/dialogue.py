@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -12,15 +11,18 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.action_runner import ActionRunner, FormState
 from bot.actions import SLOT_PARSERS
+from bot.agents import token_digest
+from bot.desk import Event, message_events, status_event
 from bot.domain import FORMS
 from bot.nlu import IntentScore, Prediction
 from bot.policy import Decision, decide
 from bot.served_model import ServedModel
-from bot.store import Conversation, Message
+from bot.store import Conversation, Message, utcnow
 from bot.templates import Button
 
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words?"
 FALLBACK_AGAIN_TEXT = "I'm still not sure what you need. Would you like to talk to a person?"
+FALLBACK_HANDOFF_TEXT = "I'm sorry, I can't work this out. I'm passing you to a person."
 CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
 HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
 
@@ -39,6 +41,10 @@ class SessionForbidden(Exception):
     pass
 
 
+class NotAllowedNow(Exception):
+    """Something the visitor cannot do in the conversation's present state (the message says why)."""
+
+
 @dataclass
 class Reply:
     text: str
@@ -55,6 +61,13 @@ class TurnResult:
     template: str | None
     decision: Decision
     model_version: str
+    status: str
+    """The conversation's status after the turn."""
+    status_changed: bool
+    reply_ids: list[int]
+    """The stored ids of `replies` (a visitor gives feedback on one by its id)."""
+    events: list[Event]
+    """What the visitor's other tabs and the agents' consoles are told about this turn."""
 
 
 def extract_slots(text: str) -> dict[str, str]:
@@ -71,30 +84,46 @@ def intent_title(intent: str) -> str:
     return intent.replace("_", " ").capitalize()
 
 
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class ChatService:
-    def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None):
-        """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns)."""
+    def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
+                 handoff_after_failures: int = 3):
+        """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
+        Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
+        `handoff_after_failures`-th hands the conversation to one."""
         self.sessions = sessions
         self.model_source = model_source
         self.actions = actions or ActionRunner()
+        self.handoff_after_failures = handoff_after_failures
+
+    @staticmethod
+    def _new(db, sender: str | None = None) -> tuple[Conversation, str]:
+        token = secrets.token_urlsafe(24)
+        conversation = Conversation(token_hash=token_digest(token), slots={}, sender=sender)
+        db.add(conversation)
+        db.flush()
+        return conversation, token
 
     def _open(self, db, session_id: str | None, token: str | None) -> tuple[Conversation, str | None]:
         if session_id is None:
-            new_token = secrets.token_urlsafe(24)
-            conversation = Conversation(token_hash=_hash_token(new_token), slots={})
-            db.add(conversation)
-            db.flush()
-            return conversation, new_token
+            return self._new(db)
+        return self.visitor_conversation(db, session_id, token), None
+
+    @staticmethod
+    def visitor_conversation(db, session_id: str, token: str | None) -> Conversation:
+        """The conversation, if `token` is its secret: a visitor reaches only their own."""
         conversation = db.get(Conversation, session_id)
         if conversation is None:
-            raise SessionNotFound(session_id)
-        if token is None or not hmac.compare_digest(conversation.token_hash, _hash_token(token)):
-            raise SessionForbidden(session_id)
-        return conversation, None
+            raise SessionNotFound(f"no conversation with id {session_id!r}")
+        if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
+            raise SessionForbidden("this conversation needs its session token (Authorization: Bearer …)")
+        return conversation
+
+    def _by_sender(self, db, sender: str) -> tuple[Conversation, str | None]:
+        """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
+        from sqlalchemy import select
+
+        conversation = db.scalar(select(Conversation).where(Conversation.sender == sender))
+        return (conversation, None) if conversation is not None else self._new(db, sender)
 
     def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
         prediction = model.classifier.predict(text)
@@ -103,26 +132,64 @@ class ChatService:
             return Prediction([IntentScore(payload.group(1), 1.0)], prediction.embedding), True
         return prediction, False
 
-    def handle(self, text: str, session_id: str | None = None, token: str | None = None) -> TurnResult:
+    def handle(self, text: str, session_id: str | None = None, token: str | None = None,
+               sender: str | None = None) -> TurnResult:
+        """One visitor message: by session id and token (our API) or by sender id (Rasa REST channel)."""
         model = self.model_source()
         prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
         decision = decide(prediction, model.policy, explicit)
         with self.sessions.begin() as db:
-            conversation, new_token = self._open(db, session_id, token)
+            conversation, new_token = (self._by_sender(db, sender) if sender is not None
+                                       else self._open(db, session_id, token))
+            status_before = conversation.status
+            if conversation.status == "resolved":  # the visitor writes again: the bot takes it up
+                conversation.status, conversation.agent_id = "bot", None
             if conversation.status == "bot":
                 decision, template, replies = self._respond(model, conversation, text, prediction, decision)
             else:
                 decision, template, replies = Decision.SILENT, None, []
             top = prediction.top
-            db.add(Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
-                           confidence=top.confidence,
-                           ranking=[{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
-                           model_version=model.version))
-            for reply in replies:
-                db.add(Message(conversation_id=conversation.id, role="bot", text=reply.text,
+            stored = [Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
+                              confidence=top.confidence,
+                              ranking=[{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
+                              model_version=model.version)]
+            stored += [Message(conversation_id=conversation.id, role="bot", text=reply.text,
                                buttons=[b.model_dump() for b in reply.buttons] or None,
-                               template=template, decision=decision.value, model_version=model.version))
-            return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version)
+                               template=template, decision=decision.value, model_version=model.version)
+                       for reply in replies]
+            db.add_all(stored)
+            conversation.updated_at = utcnow()
+            db.flush()
+            changed = conversation.status != status_before
+            events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
+            return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
+                              conversation.status, changed, [m.id for m in stored[1:]], events)
+
+    def history(self, session_id: str, token: str | None) -> tuple[Conversation, list[Message]]:
+        with self.sessions() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            return conversation, list(conversation.messages)
+
+    def feedback(self, session_id: str, token: str | None, message_id: int, value: str | None) -> Message:
+        """A visitor's thumbs up or down (or None to take it back) on one of the bot's messages."""
+        with self.sessions.begin() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            message = db.get(Message, message_id)
+            if message is None or message.conversation_id != conversation.id:
+                raise SessionNotFound(f"no message {message_id} in this conversation")
+            if message.role != "bot":
+                raise NotAllowedNow(f"message {message_id} is not the bot's; only the bot's answers take feedback")
+            message.feedback = value
+            return message
+
+    def rate(self, session_id: str, token: str | None, score: int) -> Conversation:
+        """Customer satisfaction, 1–5, once the conversation is resolved (a later rating replaces it)."""
+        with self.sessions.begin() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            if conversation.status != "resolved":
+                raise NotAllowedNow(f"the conversation is {conversation.status!r}; it can be rated once resolved")
+            conversation.csat = score
+            return conversation
 
     @staticmethod
     def _changes_subject(state: FormState, text: str, prediction: Prediction, decision: Decision) -> bool:
@@ -162,6 +229,10 @@ class ChatService:
         conversation.slots, conversation.active_form = state.slots, state.active_form
         if decision is Decision.FALLBACK:
             conversation.failures += 1
+            if conversation.failures >= self.handoff_after_failures:
+                conversation.status, conversation.failures = "waiting_for_agent", 0
+                conversation.active_form, conversation.slots["requested_slot"] = None, None
+                return Decision.HANDOFF, None, [Reply(FALLBACK_HANDOFF_TEXT)]
             if conversation.failures >= 2:
                 return decision, None, [Reply(FALLBACK_AGAIN_TEXT, [HUMAN_BUTTON])]
             return decision, None, [Reply(FALLBACK_TEXT)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.nlu import Prediction
@@ -27,6 +27,8 @@ class PolicyConfig:
     clarify_margin: float
     """When the top two intents are closer than this, ask which one the visitor means."""
     handoff_intent: str = "contact_human"
+    intent_thresholds: dict[str, float] = field(default_factory=dict)
+    """Per intent, a confidence below which that intent is not trusted either (from the artifact)."""
 
 
 def decide(prediction: Prediction, config: PolicyConfig, explicit: bool = False) -> Decision:
@@ -38,6 +40,8 @@ def decide(prediction: Prediction, config: PolicyConfig, explicit: bool = False)
         return Decision.FALLBACK
     if prediction.margin < config.clarify_margin:
         return Decision.CLARIFY
+    if top.confidence < config.intent_thresholds.get(top.name, 0.0):
+        return Decision.FALLBACK
     if top.name == config.handoff_intent:
         return Decision.HANDOFF
     return Decision.ANSWER

@@ -30,6 +30,7 @@ class ServedModel:
             version=artifact.version,
             classifier=IntentClassifier.from_artifact(artifact, backend),
             retriever=TemplateRetriever.load(artifact.path),
-            policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin),
+            policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin,
+                                intent_thresholds=calibration.intent_thresholds),
             metrics=artifact.metrics(),
         )

@@ -16,14 +16,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -38,7 +38,7 @@ class Agent(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AgentToken(Base):
@@ -48,7 +48,7 @@ class AgentToken(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     agent: Mapped[Agent] = relationship()
 
@@ -58,6 +58,8 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     token_hash: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str | None] = mapped_column(String(128), unique=True, index=True)
+    """The client's sender id, for conversations held through the Rasa REST channel."""
     status: Mapped[str] = mapped_column(String(24), default="bot", index=True)
     slots: Mapped[dict] = mapped_column(JSON, default=dict)
     active_form: Mapped[str | None] = mapped_column(String(64))
@@ -65,8 +67,9 @@ class Conversation(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     csat: Mapped[int | None] = mapped_column(Integer)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(default=_now, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    agent: Mapped[Agent | None] = relationship(lazy="joined")
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
     notes: Mapped[list[Note]] = relationship(order_by="Note.id")
 
@@ -91,7 +94,8 @@ class Message(Base):
     feedback: Mapped[str | None] = mapped_column(String(8))
     """A visitor's thumbs on a bot message: up or down."""
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agent: Mapped[Agent | None] = relationship(lazy="joined")
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
@@ -102,7 +106,7 @@ class Note(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Correction(Base):
@@ -111,12 +115,12 @@ class Correction(Base):
     __tablename__ = "corrections"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True, unique=True)
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str] = mapped_column(String(128))
     predicted_intent: Mapped[str | None] = mapped_column(String(128))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(default=_now, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Order(Base):
@@ -146,6 +150,8 @@ def upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # replicas starting together migrate one after another
+            connection.execute(text("SELECT pg_advisory_xact_lock(7240431)"))
         config.attributes["connection"] = connection
         tables = set(inspect(connection).get_table_names())
         if "conversations" in tables and "alembic_version" not in tables:

@@ -42,3 +42,28 @@ def tune_threshold(confidences: torch.Tensor, correct: torch.Tensor, is_oos: tor
         if float((correct & in_scope & accepted).sum()) / n_in >= floor:
             best = threshold
     return best
+
+
+def intent_thresholds(confidences: torch.Tensor, predicted: torch.Tensor, correct: torch.Tensor,
+                      labels: list[str], min_precision: float, min_support: int = 20,
+                      ceiling: float = 0.9) -> dict[str, float]:
+    """Per intent, the lowest confidence from which the student's predictions of that intent are right at
+    least `min_precision` of the time on validation data. Intents already that precise, or predicted fewer
+    than `min_support` times (too few to tell), get no entry; an intent never that precise gets its most
+    precise cut. No threshold exceeds `ceiling`, so no intent becomes unreachable."""
+    thresholds = {}
+    for index, name in enumerate(labels):
+        mine = predicted == index
+        if int(mine.sum()) < min_support or float(correct[mine].float().mean()) >= min_precision:
+            continue
+        best_cut, best_precision = 0.0, -1.0
+        for cut in sorted(set(confidences[mine].tolist())):
+            kept = mine & (confidences >= cut)
+            precision = float(correct[kept].float().mean())
+            if precision >= min_precision:
+                best_cut = cut
+                break
+            if precision > best_precision:
+                best_cut, best_precision = cut, precision
+        thresholds[name] = round(min(best_cut, ceiling), 6)
+    return thresholds

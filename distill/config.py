@@ -79,6 +79,14 @@ class DistillConfig(BaseModel):
                                                                        "one that costs at most this much in-scope "
                                                                        "validation accuracy.")
     clarify_margin: float = Field(0.1, ge=0, lt=1, description="Ask to clarify when the top two are this close.")
+    intent_min_precision: float = Field(0.9, ge=0, le=1, description="Per-intent thresholds: each intent whose "
+                                        "validation predictions are less precise than this gets the confidence "
+                                        "from which they are (calibration.json intent_thresholds).")
+    intent_min_support: int = Field(20, ge=1, description="Per-intent thresholds only for intents predicted at "
+                                                          "least this often on the validation split.")
+    intent_threshold_max: float = Field(0.9, ge=0, le=1, description="No per-intent threshold above this.")
+    intent_thresholds: dict[str, float] = Field({}, description="Fixed per-intent confidence thresholds; they "
+                                                                "replace the computed ones for those intents.")
     onnx: Literal["int8", "fp32", "none"] = Field(
         "int8", description="Export the student to ONNX for CPU serving: 'int8' writes model.onnx and the "
                             "dynamically quantised model.int8.onnx (which the bot then serves), 'fp32' only the "

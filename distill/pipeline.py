@@ -22,7 +22,7 @@ from bot.nlu import ONNX_INT8, IntentClassifier, save_head, scope_scores
 from bot.retriever import TemplateRetriever
 from distill import weights
 from distill.cache import EmbeddingCache
-from distill.calibration import choose_threshold, fit_temperature, tune_threshold
+from distill.calibration import choose_threshold, fit_temperature, intent_thresholds, tune_threshold
 from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
@@ -389,9 +389,15 @@ class DistillRun:
             served.temperature = pytorch.temperature = fit_temperature(valid_logits[self.y_valid >= 0],
                                                                        self.y_valid[self.y_valid >= 0])
             threshold = choose_oos_threshold(valid_logits, self.y_valid, served.temperature, config)
+            in_scope = self.y_valid >= 0
+            confidences, predicted = torch.softmax(valid_logits[in_scope] / served.temperature, -1).max(-1)
+            per_intent = intent_thresholds(confidences, predicted, predicted == self.y_valid[in_scope], labels,
+                                           config.intent_min_precision, config.intent_min_support,
+                                           config.intent_threshold_max) | config.intent_thresholds
             write_json(staged / "calibration.json", {"temperature": served.temperature, "oos_threshold": threshold,
                                                      "oos_score": config.oos_score,
-                                                     "clarify_margin": config.clarify_margin})
+                                                     "clarify_margin": config.clarify_margin,
+                                                     "intent_thresholds": per_intent})
             retriever = None
             if self.book is not None:
                 TemplateRetriever.build(self.book, served).save(staged)

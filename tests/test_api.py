@@ -18,7 +18,8 @@ from tests.conftest import DATA
 @pytest.fixture(scope="module")
 def settings(demo_registry, tmp_path_factory) -> Settings:
     db = tmp_path_factory.mktemp("db") / "bot.db"
-    return Settings(registry=demo_registry, db_url=f"sqlite:///{db}", seed_orders=DATA / "orders.json")
+    return Settings(registry=demo_registry, db_url=f"sqlite:///{db}", seed_orders=DATA / "orders.json",
+                    rate_limit="off")
 
 
 @pytest.fixture(scope="module")
@@ -133,18 +134,21 @@ def client_with_policy(settings, policy: PolicyConfig):
     """The real model with other policy settings, to reach decisions a confident model rarely makes."""
     app = create_app(settings)
     with TestClient(app) as client:
-        app.state.model = dataclasses.replace(app.state.model, policy=policy)
+        app.state.holder.model = dataclasses.replace(app.state.holder.model, policy=policy)
         yield client
 
 
-def test_repeated_failures_offer_a_human(settings):
-    """Two misunderstood messages in a row: first ask to rephrase, then offer a person."""
+def test_repeated_failures_offer_a_human_then_hand_off(settings):
+    """Misunderstood messages in a row: first ask to rephrase, then offer a person, then hand off."""
     with client_with_policy(settings, PolicyConfig(threshold=float("inf"), clarify_margin=0.1)) as client:
         first = chat(client, "blorp zxq").json()
         assert first["decision"] == "fallback" and not first["replies"][0]["buttons"]
         second = chat(client, "fnord", first["session_id"], first["session_token"]).json()
         assert second["decision"] == "fallback"
         assert second["replies"][0]["buttons"] == [{"title": "Talk to a person", "payload": "/contact_human"}]
+        third = chat(client, "zorp", first["session_id"], first["session_token"]).json()
+        assert third["decision"] == "handoff" and third["status"] == "waiting_for_agent"
+        assert chat(client, "hello?", first["session_id"], first["session_token"]).json()["decision"] == "silent"
 
 
 def test_close_intents_get_a_clarifying_question(settings):

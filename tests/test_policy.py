@@ -55,3 +55,22 @@ def test_energy_keeps_the_strength_of_the_response_that_confidence_loses():
     assert torch.allclose(scope_scores(strong, 1.0, "confidence"), scope_scores(weak, 1.0, "confidence"))
     assert scope_scores(strong, 1.0, "energy") > scope_scores(weak, 1.0, "energy") + 5
     assert torch.allclose(scope_scores(strong, 2.0, "energy"), 2.0 * torch.logsumexp(strong / 2.0, -1))
+
+
+def test_an_intent_with_its_own_threshold_falls_back_below_it_and_others_do_not():
+    config = PolicyConfig(threshold=0.4, clarify_margin=0.1, intent_thresholds={"refund_status": 0.8})
+    assert decide(prediction(("refund_status", 0.7), ("return_item", 0.1)), config) is Decision.FALLBACK
+    assert decide(prediction(("refund_status", 0.85), ("return_item", 0.1)), config) is Decision.ANSWER
+    assert decide(prediction(("return_item", 0.7), ("refund_status", 0.1)), config) is Decision.ANSWER
+
+
+def test_per_intent_thresholds_cover_only_imprecise_intents():
+    from distill.calibration import intent_thresholds
+
+    # intent 0 is always right; intent 1's predictions below 0.6 are wrong.
+    confidences = torch.tensor([0.9, 0.5, 0.95, 0.4, 0.5, 0.7, 0.8])
+    predicted = torch.tensor([0, 0, 1, 1, 1, 1, 1])
+    correct = torch.tensor([True, True, True, False, False, True, True])
+    assert intent_thresholds(confidences, predicted, correct, ["a", "b"], 0.9, min_support=2) == {"b": 0.7}
+    assert intent_thresholds(confidences, predicted, correct, ["a", "b"], 0.9, min_support=6) == {}
+    assert intent_thresholds(confidences, predicted, correct, ["a", "b"], 0.9, 2, ceiling=0.6) == {"b": 0.6}

@@ -1,0 +1,236 @@
+"""What agents do with conversations: find them, read them, take over, reply, note, hand back, resolve,
+relabel, review. Each operation works inside the caller's transaction and returns the live events it
+causes, which the API publishes once the transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.events import DESK, conversation_channel
+from bot.store import Agent, Conversation, Correction, Message, Note, utcnow
+
+STATUSES = ("bot", "waiting_for_agent", "with_agent", "resolved")
+_user, _later_user = aliased(Message), aliased(Message)
+
+
+class DeskError(Exception):
+    """An operation that cannot be done now; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Event:
+    channels: tuple[str, ...]
+    payload: dict
+
+
+def public_message(message: Message) -> dict:
+    """What the visitor may see of a message."""
+    return {"id": message.id, "role": message.role, "text": message.text, "buttons": message.buttons or [],
+            "agent": message.agent.display_name if message.agent else None, "feedback": message.feedback,
+            "created_at": message.created_at.isoformat()}
+
+
+def agent_message(message: Message, correction: Correction | None = None) -> dict:
+    """What an agent sees: also what the model understood and what the policy decided."""
+    return {**public_message(message), "intent": message.intent, "confidence": message.confidence,
+            "ranking": message.ranking or [], "template": message.template, "decision": message.decision,
+            "model_version": message.model_version,
+            "correction": {"intent": correction.intent, "agent_id": correction.agent_id,
+                           "created_at": correction.created_at.isoformat()} if correction else None}
+
+
+def message_events(conversation_id: str, messages: list[Message]) -> list[Event]:
+    """New messages go to the visitor (public view) and to the agents (full view)."""
+    events = []
+    for message in messages:
+        events.append(Event((conversation_channel(conversation_id),),
+                            {"type": "message", "conversation_id": conversation_id,
+                             "message": public_message(message)}))
+        events.append(Event((DESK,), {"type": "message", "conversation_id": conversation_id,
+                                      "message": agent_message(message)}))
+    return events
+
+
+def status_event(conversation: Conversation) -> Event:
+    """Who has the conversation now: the visitor's widget and every console show it."""
+    return Event((conversation_channel(conversation.id), DESK),
+                 {"type": "status", "conversation_id": conversation.id, "status": conversation.status,
+                  "agent": conversation.agent.display_name if conversation.agent else None})
+
+
+def summary(db: Session, conversation: Conversation, low_confidence: float) -> dict:
+    """One row of the inbox."""
+    last = db.scalar(select(Message).where(Message.conversation_id == conversation.id)
+                     .order_by(Message.id.desc()).limit(1))
+    user = select(Message).where(Message.conversation_id == conversation.id, Message.role == "user")
+    lowest = db.scalar(select(func.min(Message.confidence)).where(Message.conversation_id == conversation.id,
+                                                                   Message.role == "user"))
+    return {
+        "id": conversation.id, "status": conversation.status,
+        "agent": conversation.agent.display_name if conversation.agent else None,
+        "agent_id": conversation.agent_id, "csat": conversation.csat, "reviewed": conversation.reviewed,
+        "created_at": conversation.created_at.isoformat(), "updated_at": conversation.updated_at.isoformat(),
+        "messages": db.scalar(select(func.count()).select_from(user.subquery())),
+        "last_message": public_message(last) if last else None,
+        "lowest_confidence": lowest,
+        "low_confidence": lowest is not None and lowest < low_confidence,
+        "thumbs_down": db.scalar(select(exists().where(Message.conversation_id == conversation.id,
+                                                       Message.feedback == "down"))),
+    }
+
+
+def find_conversations(db: Session, *, status: str | None = None, low_confidence_below: float | None = None,
+                       intent: str | None = None, thumbs_down: bool | None = None, since: datetime | None = None,
+                       until: datetime | None = None, text: str | None = None, reviewed: bool | None = None,
+                       agent_id: int | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list]:
+    """Conversations matching every filter given, most recently active first, and how many match."""
+    conditions = []
+    has = lambda *where: exists().where(Message.conversation_id == Conversation.id, *where)  # noqa: E731
+    if status is not None:
+        conditions.append(Conversation.status == status)
+    if low_confidence_below is not None:
+        conditions.append(has(Message.role == "user", Message.confidence < low_confidence_below))
+    if intent is not None:
+        conditions.append(has(Message.role == "user", Message.intent == intent))
+    if thumbs_down is not None:
+        found = has(Message.feedback == "down")
+        conditions.append(found if thumbs_down else ~found)
+    if since is not None:
+        conditions.append(Conversation.created_at >= since)
+    if until is not None:
+        conditions.append(Conversation.created_at < until)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(has(Message.text.ilike(f"%{escaped}%", escape="\\")))
+    if reviewed is not None:
+        conditions.append(Conversation.reviewed == reviewed)
+    if agent_id is not None:
+        conditions.append(Conversation.agent_id == agent_id)
+    where = and_(*conditions) if conditions else True
+    total = db.scalar(select(func.count()).select_from(Conversation).where(where))
+    rows = db.scalars(select(Conversation).where(where)
+                      .order_by(Conversation.updated_at.desc(), Conversation.id).limit(limit).offset(offset))
+    return total, list(rows)
+
+
+def counts(db: Session) -> dict[str, int]:
+    """Conversations per status, for the inbox's badges."""
+    found = dict(db.execute(select(Conversation.status, func.count()).group_by(Conversation.status)).all())
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def get_conversation(db: Session, conversation_id: str) -> Conversation:
+    conversation = db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise DeskError(404, f"no conversation with id {conversation_id!r}")
+    return conversation
+
+
+def transcript(db: Session, conversation: Conversation, low_confidence: float) -> dict:
+    corrections = {c.message_id: c for c in db.scalars(
+        select(Correction).join(Message, Message.id == Correction.message_id)
+        .where(Message.conversation_id == conversation.id))}
+    return {**summary(db, conversation, low_confidence),
+            "slots": {k: v for k, v in (conversation.slots or {}).items() if v is not None},
+            "active_form": conversation.active_form,
+            "transcript": [agent_message(m, corrections.get(m.id)) for m in conversation.messages],
+            "notes": [{"id": n.id, "text": n.text, "agent_id": n.agent_id, "created_at": n.created_at.isoformat()}
+                      for n in conversation.notes]}
+
+
+def _owned_elsewhere(conversation: Conversation, agent: Agent) -> bool:
+    return conversation.status == "with_agent" and conversation.agent_id not in (None, agent.id)
+
+
+def take_over(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
+    if _owned_elsewhere(conversation, agent):
+        raise DeskError(409, f"{conversation.agent.display_name} already has this conversation")
+    if conversation.status == "with_agent" and conversation.agent_id == agent.id:
+        return []
+    conversation.status, conversation.agent = "with_agent", agent
+    conversation.active_form = None
+    db.flush()
+    return [status_event(conversation)]
+
+
+def reply(db: Session, conversation: Conversation, agent: Agent, text: str) -> tuple[Message, list[Event]]:
+    """An agent's message to the visitor; replying to a conversation nobody has takes it over."""
+    events = take_over(db, conversation, agent)
+    message = Message(conversation_id=conversation.id, role="agent", text=text, agent=agent)
+    db.add(message)
+    conversation.updated_at = utcnow()
+    db.flush()
+    return message, events + message_events(conversation.id, [message])
+
+
+def add_note(db: Session, conversation: Conversation, agent: Agent, text: str) -> tuple[Note, list[Event]]:
+    """Private: agents see it, the visitor never does."""
+    note = Note(conversation_id=conversation.id, agent_id=agent.id, text=text)
+    db.add(note)
+    db.flush()
+    return note, [Event((DESK,), {"type": "note", "conversation_id": conversation.id,
+                                  "note": {"id": note.id, "text": text, "agent_id": agent.id}})]
+
+
+def hand_back(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
+    if _owned_elsewhere(conversation, agent):
+        raise DeskError(409, f"{conversation.agent.display_name} has this conversation")
+    if conversation.status == "bot":
+        raise DeskError(409, "the bot already has this conversation")
+    conversation.status, conversation.agent, conversation.failures = "bot", None, 0
+    db.flush()
+    return [status_event(conversation)]
+
+
+def resolve(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
+    if _owned_elsewhere(conversation, agent):
+        raise DeskError(409, f"{conversation.agent.display_name} has this conversation")
+    if conversation.status == "resolved":
+        return []
+    conversation.status, conversation.failures = "resolved", 0
+    conversation.active_form = None
+    db.flush()
+    return [status_event(conversation)]
+
+
+def relabel(db: Session, message_id: int, intent: str, agent: Agent, known: list[str]) -> Correction:
+    """The intent a user message really had, kept for redistillation; the same intent as predicted
+    confirms the prediction. A later relabelling of the same message replaces the earlier one."""
+    message = db.get(Message, message_id)
+    if message is None:
+        raise DeskError(404, f"no message with id {message_id}")
+    if message.role != "user":
+        raise DeskError(409, f"message {message_id} is a {message.role} message; only visitors' messages have "
+                             "an intent")
+    if intent not in known:
+        raise DeskError(422, f"intent: {intent!r} is not one the model knows")
+    correction = db.scalar(select(Correction).where(Correction.message_id == message_id))
+    if correction is None:
+        correction = Correction(message_id=message_id, text=message.text, predicted_intent=message.intent)
+        db.add(correction)
+    correction.intent, correction.agent_id = intent, agent.id
+    db.flush()
+    return correction
+
+
+def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[dict]:
+    """Visitors' messages that need an agent's eye: understood with low confidence, or answered with a
+    thumbs-down, and not yet confirmed or corrected."""
+    answered_badly = exists().where(Message.conversation_id == _user.conversation_id, Message.id > _user.id,
+                                    Message.role == "bot", Message.feedback == "down",
+                                    ~exists().where(_later_user.conversation_id == _user.conversation_id,
+                                                    _later_user.role == "user", _later_user.id > _user.id,
+                                                    _later_user.id < Message.id))
+    rows = db.scalars(select(_user).where(_user.role == "user",
+                                          or_(_user.confidence < low_confidence, answered_badly),
+                                          ~exists().where(Correction.message_id == _user.id))
+                      .order_by(_user.id.desc()).limit(limit))
+    return [{**agent_message(m), "conversation_id": m.conversation_id} for m in rows]

@@ -1,0 +1,249 @@
+"""Agents: log in, find and read conversations, take over, reply, note, hand back, resolve, relabel, review.
+
+Every route but login needs `Authorization: Bearer <token>`. Changes are made in one transaction and
+their live events published once it has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Query, Request
+
+from bot import agents, desk
+from bot.routes.common import bearer, publish
+from bot.routes.visitor import check_length
+from bot.schemas import (
+    AgentOut,
+    ConversationOut,
+    ConversationPage,
+    LoginOut,
+    LoginRequest,
+    MessageOut,
+    NoteOut,
+    RelabelOut,
+    RelabelRequest,
+    ReviewedRequest,
+    ReviewItem,
+    TextRequest,
+    TranscriptOut,
+)
+from bot.store import Agent
+
+router = APIRouter(prefix="/api/agent", tags=["agent"])
+UNAUTHORIZED = {401: {"description": "missing, invalid or expired agent token"}}
+CONVERSATION_ERRORS = {**UNAUTHORIZED, 404: {"description": "unknown conversation"},
+                       409: {"description": "another agent has the conversation, or it is not in a state for "
+                                            "this"}}
+
+
+@dataclass(frozen=True)
+class CurrentAgent:
+    id: int
+    username: str
+    display_name: str
+    token: str
+
+
+def current_agent(request: Request,
+                  authorization: Annotated[str | None, Header(description="Bearer <agent token>")] = None
+                  ) -> CurrentAgent:
+    token = bearer(authorization)
+    if token is None:
+        raise HTTPException(401, "agent endpoints need a login token (Authorization: Bearer …)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    with request.app.state.sessions.begin() as db:
+        agent = agents.agent_for_token(db, token)
+        if agent is None:
+            raise HTTPException(401, "invalid or expired agent token; log in again",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return CurrentAgent(agent.id, agent.username, agent.display_name, token)
+
+
+Me = Annotated[CurrentAgent, Depends(current_agent)]
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def change(request: Request, background: BackgroundTasks, me: CurrentAgent, conversation_id: str | None, operation):
+    """Run `operation(db, conversation, agent)` (returning result, events) in one transaction, then
+    publish its events; desk errors become HTTP errors."""
+    try:
+        with request.app.state.sessions.begin() as db:
+            agent = db.get(Agent, me.id)
+            conversation = desk.get_conversation(db, conversation_id) if conversation_id else None
+            result, events = operation(db, conversation, agent)
+            if conversation is not None:
+                shown = desk.summary(db, conversation, _settings(request).low_confidence)
+                result = shown if result is None else result
+    except desk.DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    background.add_task(publish, request, events)
+    return result
+
+
+@router.post("/login", response_model=LoginOut, responses={401: {"description": "wrong username or password"}})
+def login(body: LoginRequest, request: Request) -> LoginOut:
+    """A token for the agent's later requests."""
+    lifetime = timedelta(hours=_settings(request).agent_token_hours)
+    with request.app.state.sessions.begin() as db:
+        found = agents.login(db, body.username, body.password, lifetime)
+        if found is None:
+            raise HTTPException(401, "wrong username or password")
+        agent, token = found
+        return LoginOut(token=token, expires_in_s=int(lifetime.total_seconds()),
+                        agent=AgentOut(id=agent.id, username=agent.username, display_name=agent.display_name))
+
+
+@router.post("/logout", status_code=204, responses=UNAUTHORIZED)
+def logout(me: Me, request: Request) -> None:
+    with request.app.state.sessions.begin() as db:
+        agents.logout(db, me.token)
+
+
+@router.get("/me", response_model=AgentOut, responses=UNAUTHORIZED)
+def whoami(me: Me) -> AgentOut:
+    return AgentOut(id=me.id, username=me.username, display_name=me.display_name)
+
+
+@router.get("/intents", response_model=list[str], responses=UNAUTHORIZED)
+def intents(me: Me, request: Request) -> list[str]:
+    """The intents the served model knows (what a message can be relabelled to)."""
+    return list(request.app.state.holder.model.classifier.labels)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@router.get("/conversations", response_model=ConversationPage, responses=UNAUTHORIZED)
+def conversations(
+    me: Me, request: Request,
+    status: Literal["bot", "waiting_for_agent", "with_agent", "resolved"] | None = None,
+    low_confidence: Annotated[bool | None, Query(description="Only conversations with (true) or without "
+                                                             "(false) a low-confidence visitor message.")] = None,
+    intent: Annotated[str | None, Query(description="Only conversations with a visitor message of this "
+                                                    "intent.")] = None,
+    thumbs_down: Annotated[bool | None, Query(description="Only conversations with (or without) a "
+                                                          "thumbs-down.")] = None,
+    since: Annotated[datetime | None, Query(description="Started at or after (ISO date or time, UTC).")] = None,
+    until: Annotated[datetime | None, Query(description="Started before (ISO date or time, UTC).")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text any message contains.")] = None,
+    reviewed: bool | None = None,
+    mine: Annotated[bool, Query(description="Only the conversations this agent has.")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ConversationPage:
+    """The inbox, most recently active first."""
+    threshold = _settings(request).low_confidence
+    with request.app.state.sessions() as db:
+        found = desk.find_conversations(
+            db, status=status, intent=intent, thumbs_down=thumbs_down, since=_utc(since), until=_utc(until), text=q,
+            reviewed=reviewed, agent_id=me.id if mine else None, limit=limit, offset=offset,
+            low_confidence_below=threshold if low_confidence else None)
+        total, rows = found
+        shown = [desk.summary(db, c, threshold) for c in rows]
+        if low_confidence is False:
+            shown = [c for c in shown if not c["low_confidence"]]
+        return ConversationPage(total=total, counts=desk.counts(db), conversations=shown)
+
+
+@router.get("/conversations/{conversation_id}", response_model=TranscriptOut, responses=CONVERSATION_ERRORS)
+def transcript(conversation_id: str, me: Me, request: Request) -> TranscriptOut:
+    """The whole conversation: each visitor turn's intent, confidence and ranking, each bot turn's template
+    and decision, agents' messages, private notes and corrections."""
+    with request.app.state.sessions() as db:
+        try:
+            conversation = desk.get_conversation(db, conversation_id)
+        except desk.DeskError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return TranscriptOut(**desk.transcript(db, conversation, _settings(request).low_confidence))
+
+
+@router.post("/conversations/{conversation_id}/take", response_model=ConversationOut,
+             responses=CONVERSATION_ERRORS)
+def take_over(conversation_id: str, me: Me, request: Request, background: BackgroundTasks):
+    """This agent takes the conversation: the bot falls silent, the visitor is told who joined."""
+    return change(request, background, me, conversation_id,
+                  lambda db, c, a: (None, desk.take_over(db, c, a)))
+
+
+@router.post("/conversations/{conversation_id}/messages", response_model=MessageOut, status_code=201,
+             responses=CONVERSATION_ERRORS)
+def reply(conversation_id: str, body: TextRequest, me: Me, request: Request, background: BackgroundTasks):
+    """A message to the visitor, delivered live; replying takes the conversation over if nobody has it."""
+    check_length(request, body.text, "text")
+
+    def operation(db, conversation, agent):
+        message, events = desk.reply(db, conversation, agent, body.text)
+        return desk.public_message(message), events
+
+    return change(request, background, me, conversation_id, operation)
+
+
+@router.post("/conversations/{conversation_id}/notes", response_model=NoteOut, status_code=201,
+             responses=CONVERSATION_ERRORS)
+def add_note(conversation_id: str, body: TextRequest, me: Me, request: Request, background: BackgroundTasks):
+    """A private note for the other agents; the visitor never sees it."""
+    check_length(request, body.text, "text")
+
+    def operation(db, conversation, agent):
+        note, events = desk.add_note(db, conversation, agent, body.text)
+        return {"id": note.id, "text": note.text, "agent_id": note.agent_id,
+                "created_at": note.created_at.isoformat()}, events
+
+    return change(request, background, me, conversation_id, operation)
+
+
+@router.post("/conversations/{conversation_id}/hand-back", response_model=ConversationOut,
+             responses=CONVERSATION_ERRORS)
+def hand_back(conversation_id: str, me: Me, request: Request, background: BackgroundTasks):
+    """The bot answers again."""
+    return change(request, background, me, conversation_id,
+                  lambda db, c, a: (None, desk.hand_back(db, c, a)))
+
+
+@router.post("/conversations/{conversation_id}/resolve", response_model=ConversationOut,
+             responses=CONVERSATION_ERRORS)
+def resolve(conversation_id: str, me: Me, request: Request, background: BackgroundTasks):
+    """Done: the visitor is asked to rate the conversation; a new message from them goes to the bot."""
+    return change(request, background, me, conversation_id,
+                  lambda db, c, a: (None, desk.resolve(db, c, a)))
+
+
+@router.put("/conversations/{conversation_id}/reviewed", response_model=ConversationOut,
+            responses=CONVERSATION_ERRORS)
+def mark_reviewed(conversation_id: str, body: ReviewedRequest, me: Me, request: Request,
+                  background: BackgroundTasks):
+    def operation(db, conversation, agent):
+        conversation.reviewed = body.reviewed
+        return None, []
+
+    return change(request, background, me, conversation_id, operation)
+
+
+@router.put("/messages/{message_id}/intent", response_model=RelabelOut,
+            responses={**UNAUTHORIZED, 404: {"description": "unknown message"},
+                       409: {"description": "not a visitor's message"}, 422: {"description": "unknown intent"}})
+def relabel(message_id: int, body: RelabelRequest, me: Me, request: Request, background: BackgroundTasks):
+    """The intent a visitor's message really had: kept as a correction that redistillation learns from."""
+    known = request.app.state.holder.model.classifier.labels
+
+    def operation(db, _conversation, agent):
+        correction = desk.relabel(db, message_id, body.intent, agent, known)
+        return {"message_id": message_id, "text": correction.text, "intent": correction.intent,
+                "predicted_intent": correction.predicted_intent,
+                "confirmed": correction.intent == correction.predicted_intent}, []
+
+    return change(request, background, me, None, operation)
+
+
+@router.get("/review", response_model=list[ReviewItem], responses=UNAUTHORIZED)
+def review_queue(me: Me, request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[ReviewItem]:
+    """Visitors' messages understood with low confidence or answered with a thumbs-down, newest first, until
+    an agent confirms or corrects their intent."""
+    with request.app.state.sessions() as db:
+        return [ReviewItem(**item) for item in desk.review_queue(db, _settings(request).low_confidence, limit)]

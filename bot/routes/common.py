@@ -1,0 +1,45 @@
+"""What every route module needs: the bearer token, publishing events, counting turns."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from fastapi import HTTPException, Request
+
+from bot import telemetry
+from bot.desk import Event
+from bot.dialogue import NotAllowedNow, SessionForbidden, SessionNotFound, TurnResult
+from bot.policy import Decision
+
+
+def bearer(authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return None
+
+
+async def publish(request: Request, events: list[Event]) -> None:
+    bus = request.app.state.bus
+    for event in events:
+        for channel in event.channels:
+            await bus.publish(channel, event.payload)
+
+
+def count_turn(turn: TurnResult) -> None:
+    telemetry.DECISIONS.labels(turn.decision.value).inc()
+    telemetry.INTENTS.labels(turn.prediction.top.name).inc()
+    if turn.decision is Decision.HANDOFF:
+        telemetry.HANDOFFS.inc()
+
+
+@contextmanager
+def visitor_errors():
+    """The visitor-side exceptions as HTTP errors with their message."""
+    try:
+        yield
+    except SessionNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except SessionForbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except NotAllowedNow as exc:
+        raise HTTPException(409, str(exc)) from None

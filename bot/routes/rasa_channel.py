@@ -1,0 +1,30 @@
+"""Rasa's REST channel, so existing Rasa web chat clients work against us unchanged."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from bot.routes.common import count_turn, publish
+from bot.routes.visitor import check_length
+from bot.schemas import ButtonOut, RasaMessage, RasaReply
+
+router = APIRouter(tags=["rasa"])
+
+
+@router.get("/webhooks/rest/")
+def rest_channel_health() -> dict:
+    """Rasa clients probe this to see the channel is up."""
+    return {"status": "ok"}
+
+
+@router.post("/webhooks/rest/webhook", response_model=list[RasaReply], response_model_exclude_none=True)
+async def rest_webhook(body: RasaMessage, request: Request) -> list[RasaReply]:
+    """`{"sender", "message"}` in, the bot's replies out as `[{"recipient_id", "text", "buttons"?}]`. As in
+    Rasa, the sender id alone names the conversation: a client must keep it unguessable."""
+    check_length(request, body.message)
+    turn = await run_in_threadpool(request.app.state.chat.handle, body.message, sender=body.sender)
+    count_turn(turn)
+    await publish(request, turn.events)
+    return [RasaReply(recipient_id=body.sender, text=r.text,
+                      buttons=[ButtonOut(**b.model_dump()) for b in r.buttons] or None) for r in turn.replies]

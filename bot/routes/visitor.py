@@ -1,0 +1,86 @@
+"""Visitors: chat, their conversation's history, feedback on the bot's answers, satisfaction rating."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from bot.desk import public_message
+from bot.routes.common import bearer, count_turn, publish, visitor_errors
+from bot.schemas import (
+    ButtonOut,
+    ChatRequest,
+    ChatResponse,
+    CsatRequest,
+    FeedbackRequest,
+    HistoryOut,
+    IntentOut,
+    MessageOut,
+    ReplyOut,
+)
+
+router = APIRouter(tags=["visitor"])
+SESSION_ERRORS = {403: {"description": "wrong or missing session token"},
+                  404: {"description": "unknown conversation or message"}}
+Authorization = Annotated[str | None, Header(description="Bearer <session_token>")]
+
+
+def check_length(request: Request, text: str, field: str = "message") -> None:
+    limit = request.app.state.settings.max_message_chars
+    if len(text) > limit:
+        raise HTTPException(422, f"{field}: is {len(text)} characters; the limit is {limit}")
+
+
+@router.post("/api/chat", response_model=ChatResponse, responses=SESSION_ERRORS)
+async def chat(body: ChatRequest, request: Request, authorization: Authorization = None) -> ChatResponse:
+    """Send the visitor's message; get the bot's replies and what it understood. While a person has the
+    conversation the bot stays silent (decision `silent`) and the agent's replies arrive on the socket."""
+    check_length(request, body.message)
+    with visitor_errors():
+        turn = await run_in_threadpool(request.app.state.chat.handle, body.message, body.session_id,
+                                       bearer(authorization))
+    count_turn(turn)
+    await publish(request, turn.events)
+    top = turn.prediction.top
+    return ChatResponse(
+        session_id=turn.session_id,
+        session_token=turn.session_token,
+        replies=[ReplyOut(id=i, text=r.text, buttons=[ButtonOut(**b.model_dump()) for b in r.buttons])
+                 for i, r in zip(turn.reply_ids, turn.replies)],
+        intent=IntentOut(name=top.name, confidence=top.confidence),
+        ranking=[IntentOut(name=s.name, confidence=s.confidence) for s in turn.prediction.ranking],
+        template=turn.template,
+        decision=turn.decision.value,
+        status=turn.status,
+        model_version=turn.model_version,
+    )
+
+
+@router.get("/api/conversations/{session_id}", response_model=HistoryOut, responses=SESSION_ERRORS)
+def history(session_id: str, request: Request, authorization: Authorization = None) -> HistoryOut:
+    """The visitor's conversation so far (to restore the widget after a reload). Agents' private notes are
+    never part of it."""
+    with visitor_errors():
+        conversation, messages = request.app.state.chat.history(session_id, bearer(authorization))
+    return HistoryOut(session_id=conversation.id, status=conversation.status,
+                      agent=conversation.agent.display_name if conversation.agent else None,
+                      csat=conversation.csat, messages=[MessageOut(**public_message(m)) for m in messages])
+
+
+@router.put("/api/conversations/{session_id}/messages/{message_id}/feedback", status_code=204,
+            responses={**SESSION_ERRORS, 409: {"description": "not a bot message"}})
+def feedback(session_id: str, message_id: int, body: FeedbackRequest, request: Request,
+             authorization: Authorization = None) -> None:
+    """Thumbs up or down on one of the bot's answers."""
+    with visitor_errors():
+        request.app.state.chat.feedback(session_id, bearer(authorization), message_id, body.value)
+
+
+@router.put("/api/conversations/{session_id}/csat", status_code=204,
+            responses={**SESSION_ERRORS, 409: {"description": "the conversation is not resolved"}})
+def rate(session_id: str, body: CsatRequest, request: Request, authorization: Authorization = None) -> None:
+    """How satisfied the visitor was (1–5), once an agent resolved the conversation."""
+    with visitor_errors():
+        request.app.state.chat.rate(session_id, bearer(authorization), body.score)

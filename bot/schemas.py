@@ -1,0 +1,191 @@
+"""The shapes of the API's requests and responses (what the OpenAPI docs show)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+class ChatRequest(Strict):
+    message: StrictStr = Field(description="What the visitor wrote, or a quick-reply payload such as "
+                                           "'/order_status'.")
+    session_id: StrictStr | None = Field(None, description="Continue this conversation; omit to start one.")
+
+    _check_message = field_validator("message")(_not_blank)
+
+
+class ButtonOut(BaseModel):
+    title: str
+    payload: str
+
+
+class ReplyOut(BaseModel):
+    id: int = Field(description="The stored message's id (for feedback).")
+    text: str
+    buttons: list[ButtonOut]
+
+
+class IntentOut(BaseModel):
+    name: str
+    confidence: float
+
+
+class ChatResponse(BaseModel):
+    session_id: str
+    session_token: str | None = Field(None, description="Given once, on a conversation's first turn: send it "
+                                                        "back as 'Authorization: Bearer …' to continue.")
+    replies: list[ReplyOut]
+    intent: IntentOut
+    ranking: list[IntentOut]
+    template: str | None
+    decision: str = Field(description="answer, clarify, fallback, handoff, form (a form asked, checked or acted) "
+                                      "or silent (a person has the conversation)")
+    status: str = Field(description="bot, waiting_for_agent, with_agent or resolved")
+    model_version: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    role: str = Field(description="user, bot or agent")
+    text: str = Field(description="Exactly as written: render it as text, never as HTML.")
+    buttons: list[ButtonOut]
+    agent: str | None = Field(description="The agent's display name, on agents' messages.")
+    feedback: str | None
+    created_at: str
+
+
+class HistoryOut(BaseModel):
+    session_id: str
+    status: str
+    agent: str | None
+    csat: int | None
+    messages: list[MessageOut]
+
+
+class FeedbackRequest(Strict):
+    value: Literal["up", "down"] | None = Field(description="Thumbs up or down; null takes it back.")
+
+
+class CsatRequest(Strict):
+    score: StrictInt = Field(ge=1, le=5, description="1 (very unhappy) to 5 (very happy).")
+
+
+class RasaMessage(Strict):
+    sender: StrictStr = Field(min_length=1, max_length=128, description="The client's id for the visitor.")
+    message: StrictStr
+    metadata: dict | None = None
+
+    _check_message = field_validator("message")(_not_blank)
+
+
+class RasaReply(BaseModel):
+    recipient_id: str
+    text: str
+    buttons: list[ButtonOut] | None = None
+
+
+class LoginRequest(Strict):
+    username: StrictStr = Field(max_length=64)
+    password: StrictStr = Field(max_length=256)
+
+
+class AgentOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="Send as 'Authorization: Bearer …' on every agent request.")
+    expires_in_s: int
+    agent: AgentOut
+
+
+class TextRequest(Strict):
+    text: StrictStr = Field(description="Plain text, stored and shown verbatim.")
+
+    _check_text = field_validator("text")(_not_blank)
+
+
+class RelabelRequest(Strict):
+    intent: StrictStr = Field(description="The intent the visitor's message really had (one the model knows); "
+                                          "the predicted intent confirms the prediction.")
+
+
+class ReviewedRequest(Strict):
+    reviewed: bool = True
+
+
+class ConversationOut(BaseModel):
+    id: str
+    status: str
+    agent: str | None
+    agent_id: int | None
+    csat: int | None
+    reviewed: bool
+    created_at: str
+    updated_at: str
+    messages: int = Field(description="How many messages the visitor wrote.")
+    last_message: MessageOut | None
+    lowest_confidence: float | None
+    low_confidence: bool
+    thumbs_down: bool
+
+
+class ConversationPage(BaseModel):
+    total: int
+    counts: dict[str, int] = Field(description="Conversations per status, all filters aside.")
+    conversations: list[ConversationOut]
+
+
+class CorrectionOut(BaseModel):
+    intent: str
+    agent_id: int | None
+    created_at: str
+
+
+class TranscriptMessage(MessageOut):
+    intent: str | None
+    confidence: float | None
+    ranking: list[IntentOut]
+    template: str | None
+    decision: str | None
+    model_version: str | None
+    correction: CorrectionOut | None
+
+
+class NoteOut(BaseModel):
+    id: int
+    text: str
+    agent_id: int | None
+    created_at: str
+
+
+class TranscriptOut(ConversationOut):
+    slots: dict
+    active_form: str | None
+    transcript: list[TranscriptMessage]
+    notes: list[NoteOut]
+
+
+class ReviewItem(TranscriptMessage):
+    conversation_id: str
+
+
+class RelabelOut(BaseModel):
+    message_id: int
+    text: str
+    intent: str
+    predicted_intent: str | None
+    confirmed: bool = Field(description="True when the agent kept the predicted intent.")

@@ -1,0 +1,78 @@
+"""What operators watch: Prometheus metrics and JSON log lines.
+
+Metrics (GET /metrics):
+    distilbot_request_seconds{method,route,status}  request latency histogram
+    distilbot_decisions_total{decision}             answer, clarify, fallback, handoff, form, silent
+    distilbot_intents_total{intent}                 top intent of each visitor message
+    distilbot_handoffs_total                        conversations handed to a person
+    distilbot_model_info{version,backend}           1 for the model being served
+    distilbot_model_reloads_total{outcome}          hot reloads done or failed
+    distilbot_live_connections{kind}                open WebSockets (visitor, agent)
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import time
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_SECONDS = Histogram("distilbot_request_seconds", "HTTP request latency", ["method", "route", "status"],
+                            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+DECISIONS = Counter("distilbot_decisions", "The policy's decisions", ["decision"])
+INTENTS = Counter("distilbot_intents", "Top intent of each visitor message", ["intent"])
+HANDOFFS = Counter("distilbot_handoffs", "Conversations handed to a person")
+MODEL_INFO = Gauge("distilbot_model_info", "The model being served (value 1)", ["version", "backend"])
+MODEL_RELOADS = Counter("distilbot_model_reloads", "Hot reloads of a newly published model", ["outcome"])
+LIVE_CONNECTIONS = Gauge("distilbot_live_connections", "Open WebSockets", ["kind"])
+
+
+def serving(version: str, backend: str) -> None:
+    MODEL_INFO.clear()
+    MODEL_INFO.labels(version, backend).set(1)
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request's latency, labelled by its route template (not its raw path,
+    which would make a time series per conversation id)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500
+
+        async def recording_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            REQUEST_SECONDS.labels(scope["method"], getattr(route, "path", "unmatched"),
+                                   str(status)).observe(time.perf_counter() - start)
+
+
+def logging_config(log_format: str) -> dict:
+    """One config for our loggers and uvicorn's, so every line has the same shape."""
+    formatter = ({"()": "pythonjsonlogger.json.JsonFormatter",
+                  "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                  "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}
+                 if log_format == "json" else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"})
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stderr"}},
+        "loggers": {name: {"handlers": ["default"], "level": "INFO", "propagate": False}
+                    for name in ("distilbot", "uvicorn", "uvicorn.error", "uvicorn.access")},
+    }
+
+
+log = logging.getLogger("distilbot")

@@ -1,0 +1,71 @@
+"""Real API servers for tests: `python -m bot serve` as its own uvicorn process, talked to over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import DATA, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(registry, db_url: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start and wait until /ready answers; the server's log goes to a temporary file (a full pipe would
+    block it)."""
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--registry", str(registry), "--port", str(port), "--db", db_url,
+         "--seed-orders", str(DATA / "orders.json")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_ACCESS_LOG": "false", **(env or {})})
+    process.log = log
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"server exited: {log.read()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    pytest.fail("server did not become ready in 120 s")
+
+
+def server_log(process: subprocess.Popen) -> str:
+    process.log.seek(0)
+    return process.log.read()
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextlib.contextmanager
+def served(registry, db_url: str, env: dict[str, str] | None = None):
+    """A running server's base URL; stopped afterwards."""
+    port = free_port()
+    process = start_server(registry, db_url, port, env)
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        stop(process)
