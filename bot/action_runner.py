@@ -6,6 +6,7 @@ answered, ask for the next missing one, run the form's submit action when all ar
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -42,6 +43,15 @@ class ActionRunner:
     def __init__(self):
         self.executor = ActionExecutor()
         self.executor.register_package("bot.actions")
+        self._loops = threading.local()
+
+    def _await(self, coroutine):
+        """Run the SDK's coroutine on this thread's own event loop, made once (a loop per call costs more
+        than most actions)."""
+        runner = getattr(self._loops, "runner", None)
+        if runner is None:
+            runner = self._loops.runner = asyncio.Runner()
+        return runner.run(coroutine)
 
     def run(self, action: str, sender: str, state: FormState, latest_message: dict,
             candidates: dict | None = None) -> ActionResult:
@@ -56,7 +66,7 @@ class ActionRunner:
                    "latest_action_name": "action_listen"}
         call = {"next_action": action, "sender_id": sender, "tracker": tracker, "domain": DOMAIN,
                 "version": rasa_sdk.__version__}
-        result = asyncio.run(self.executor.run(call))
+        result = self._await(self.executor.run(call))
         for event in result.events:
             if event.get("event") == "slot":
                 state.slots[event["name"]] = event["value"]

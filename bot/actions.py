@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,10 +47,14 @@ class Resources:
 
     @property
     def book(self) -> TemplateBook | None:
-        return self.book_source()
+        """The templates of the model the current turn runs on, else of the one served now."""
+        return turn_book.get() or self.book_source()
 
 
 _resources: Resources | None = None
+turn_book: ContextVar[TemplateBook | None] = ContextVar("turn_book", default=None)
+"""Set for a turn by the runtime, so a hot reload mid-turn cannot pair one model's choice of template
+with another model's templates."""
 
 
 def configure(book_source: Callable[[], TemplateBook | None], sessions: sessionmaker) -> None:

@@ -13,12 +13,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot import actions, telemetry
+from bot.batching import MicroBatcher
 from bot.dialogue import ChatService
 from bot.events import make_bus
 from bot.guards import BodySizeLimit, RateLimit
 from bot.orders import seed_orders
 from bot.reload import ModelHolder
 from bot.routes import agent_api, live, operations, rasa_channel, visitor
+from bot.schemas import COMMON_ERRORS
 from bot.settings import Settings
 from bot.store import make_engine, make_sessionmaker
 from bot.telemetry import RequestTimer
@@ -27,9 +29,20 @@ from bot.telemetry import RequestTimer
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            position = error["loc"][-1]
+            parts.append(f"body: not valid JSON at character {position} ({error.get('ctx', {}).get('error')})")
+            continue
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+def _http_error_message(exc: StarletteHTTPException) -> tuple[int, str]:
+    """FastAPI's own messages for bodies it cannot read, made to say what is wrong."""
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        return 422, "body: not valid UTF-8"
+    return exc.status_code, exc.detail
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.seed_orders is not None:
             seed_orders(sessions, settings.seed_orders)
         actions.configure(lambda: holder.model.retriever.book, sessions)
-        app.state.chat = ChatService(sessions, lambda: holder.model,
+        batcher = MicroBatcher(settings.max_batch)
+        app.state.chat = ChatService(sessions, lambda: holder.model, predict=batcher.predict,
                                      handoff_after_failures=settings.handoff_after_failures)
         app.state.bus = make_bus(settings.redis_url)
         watcher = asyncio.create_task(holder.watch(settings.reload_interval_s)) if settings.reload_interval_s else None
@@ -54,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         await app.state.bus.close()
+        batcher.close()
         engine.dispose()
 
     app = FastAPI(title="distilbot", version="0.1.0", lifespan=lifespan,
@@ -68,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        status, message = _http_error_message(exc)
+        return JSONResponse({"detail": message}, status_code=status, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):
@@ -76,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
     for module in (visitor, rasa_channel, agent_api, live, operations):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=COMMON_ERRORS)
     # Outermost last: timing sees everything, then CORS answers preflights, then limits apply.
     app.add_middleware(RateLimit, rates=settings.rate_limit, redis_url=settings.redis_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -30,17 +31,35 @@ def serve(
                                                    "(default: sqlite:///var/bot.db).")] = None,
     redis: Annotated[str | None, typer.Option(help="Redis URL for live events and rate limits shared by "
                                                       "replicas (default: REDIS_URL, else in-process).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes on this machine; more than one needs "
+                                                     "--redis so live events reach every process.")] = 1,
 ) -> None:
     """Serve the chat API (POST /api/chat, agents' /api/agent/…, WebSockets, /health, /ready, /metrics,
     docs at /docs). Every other setting comes from DISTILBOT_* environment variables (see bot/settings.py)."""
+    import os
+
     import uvicorn
 
-    from bot.api import create_app
     from bot.telemetry import logging_config
 
     settings = _settings(registry=registry, host=host, port=port, db_url=db, backend=backend,
                          seed_orders=seed_orders, redis_url=redis)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    if workers > 1 and not settings.redis_url:
+        raise typer.BadParameter("more than one worker needs --redis (or REDIS_URL): live events and rate "
+                                 "limits must be shared between the processes", param_hint="--workers")
+    if seed_orders is not None:  # once, here, rather than racing in every worker
+        from bot.orders import seed_orders as seed
+        from bot.store import make_engine, make_sessionmaker
+
+        engine = make_engine(settings.db_url)
+        seed(make_sessionmaker(engine), seed_orders)
+        engine.dispose()
+    # The workers build their app from the environment: pass the command line's settings on through it.
+    for name, value in settings.model_dump(exclude={"seed_orders"}, mode="json").items():
+        if value is not None:
+            os.environ[f"DISTILBOT_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    os.environ.pop("DISTILBOT_SEED_ORDERS", None)
+    uvicorn.run("bot.api:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
                 log_config=logging_config(settings.log_format), access_log=settings.access_log,
                 proxy_headers=True)
 

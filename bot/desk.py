@@ -228,7 +228,7 @@ def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[di
                                     Message.role == "bot", Message.feedback == "down",
                                     ~exists().where(_later_user.conversation_id == _user.conversation_id,
                                                     _later_user.role == "user", _later_user.id > _user.id,
-                                                    _later_user.id < Message.id))
+                                                    _later_user.id < Message.id).correlate_except(_later_user))
     rows = db.scalars(select(_user).where(_user.role == "user",
                                           or_(_user.confidence < low_confidence, answered_badly),
                                           ~exists().where(Correction.message_id == _user.id))

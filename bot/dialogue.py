@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
+import threading
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
 
 from bot.action_runner import ActionRunner, FormState
-from bot.actions import SLOT_PARSERS
+from bot.actions import SLOT_PARSERS, turn_book
 from bot.agents import token_digest
 from bot.desk import Event, message_events, status_event
 from bot.domain import FORMS
@@ -86,21 +89,28 @@ def intent_title(intent: str) -> str:
 
 class ChatService:
     def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
-                 handoff_after_failures: int = 3):
+                 handoff_after_failures: int = 3, predict=None):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
-        `handoff_after_failures`-th hands the conversation to one."""
+        `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
+        model (by default directly; the API passes its micro-batcher)."""
         self.sessions = sessions
         self.model_source = model_source
+        self.predict = predict or (lambda classifier, text: classifier.predict(text))
         self.actions = actions or ActionRunner()
         self.handoff_after_failures = handoff_after_failures
+        # SQLite has one writer at a time: taking turns here is a precise hand-over, where waiting on the
+        # database's lock means sleeping and retrying. PostgreSQL needs no such thing.
+        is_sqlite = sessions.kw["bind"].dialect.name == "sqlite"
+        self.commit_lock = threading.Lock() if is_sqlite else contextlib.nullcontext()
 
     @staticmethod
     def _new(db, sender: str | None = None) -> tuple[Conversation, str]:
+        """A new conversation, added to the session but not yet written (see `handle`)."""
         token = secrets.token_urlsafe(24)
-        conversation = Conversation(token_hash=token_digest(token), slots={}, sender=sender)
+        conversation = Conversation(id=uuid.uuid4().hex, token_hash=token_digest(token), slots={}, sender=sender,
+                                    status="bot", failures=0, created_at=utcnow())
         db.add(conversation)
-        db.flush()
         return conversation, token
 
     def _open(self, db, session_id: str | None, token: str | None) -> tuple[Conversation, str | None]:
@@ -126,7 +136,7 @@ class ChatService:
         return (conversation, None) if conversation is not None else self._new(db, sender)
 
     def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
-        prediction = model.classifier.predict(text)
+        prediction = self.predict(model.classifier, text)
         payload = _INTENT_PAYLOAD.match(text.strip())
         if payload and payload.group(1) in model.classifier.labels:
             return Prediction([IntentScore(payload.group(1), 1.0)], prediction.embedding), True
@@ -138,14 +148,18 @@ class ChatService:
         model = self.model_source()
         prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
         decision = decide(prediction, model.policy, explicit)
-        with self.sessions.begin() as db:
+        with self.sessions() as db, db.no_autoflush:  # nothing written until the commit below
             conversation, new_token = (self._by_sender(db, sender) if sender is not None
                                        else self._open(db, session_id, token))
             status_before = conversation.status
             if conversation.status == "resolved":  # the visitor writes again: the bot takes it up
                 conversation.status, conversation.agent_id = "bot", None
             if conversation.status == "bot":
-                decision, template, replies = self._respond(model, conversation, text, prediction, decision)
+                book = turn_book.set(model.retriever.book)
+                try:
+                    decision, template, replies = self._respond(model, conversation, text, prediction, decision)
+                finally:
+                    turn_book.reset(book)
             else:
                 decision, template, replies = Decision.SILENT, None, []
             top = prediction.top
@@ -159,9 +173,11 @@ class ChatService:
                        for reply in replies]
             db.add_all(stored)
             conversation.updated_at = utcnow()
-            db.flush()
-            changed = conversation.status != status_before
-            events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
+            with self.commit_lock:
+                db.flush()
+                changed = conversation.status != status_before
+                events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
+                db.commit()
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
                               conversation.status, changed, [m.id for m in stored[1:]], events)
 

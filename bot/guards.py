@@ -1,7 +1,7 @@
 """Limits on what one client can send: request size (413) and request rate (429 with Retry-After).
 
-Both are plain ASGI middleware so they act before a body is read or a route runs. Rate limits count
-per client address with the `limits` library: in memory, or in Redis so that all replicas share them."""
+Plain ASGI middleware, so they act before a route runs. Rates count per client address with the
+`limits` library: in memory, or in Redis so that all replicas share the count."""
 
 from __future__ import annotations
 
@@ -24,12 +24,9 @@ async def _send_error(send, status: int, message: str, headers: dict[str, str] |
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
-    """413 for a body over `max_bytes`, whether or not the client declared its length."""
+    """413 for a body over `max_bytes`: refused unread when its declared length is over, else read up to
+    the limit first (a streamed body has no length to check) and handed on only if it stays under."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -37,30 +34,32 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
         too_large = f"request body over {self.max_bytes} bytes"
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _send_error(send, 413, too_large)
-        seen, started = 0, False
-
-        async def limited_receive():
-            nonlocal seen
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit():
+            if int(declared) > self.max_bytes:
+                return await _send_error(send, 413, too_large)
+            return await self.app(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await _send_error(send, 413, too_large)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
 
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send_error(send, 413, too_large)
+        await self.app(scope, replay, send)
 
 
 def _limits_storage_uri(redis_url: str | None) -> str:

@@ -178,13 +178,19 @@ class IntentClassifier:
         return self.embed_and_score(texts, batch_size)[1]
 
     @torch.inference_mode()
+    def predict_many(self, texts: list[str], top_k: int = 5) -> list[Prediction]:
+        """Predictions for several messages in one model call (what the serving micro-batcher uses)."""
+        embeddings, logits = self.model(**self.tokenize(texts))
+        logits = logits.float()
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        values, indices = probs.topk(min(top_k, len(self.labels)), dim=-1)
+        scopes = scope_scores(logits, self.temperature, self.oos_score).tolist()
+        return [Prediction([IntentScore(self.labels[i], round(v, 4)) for v, i in zip(row_v, row_i)],
+                           embeddings[n].float(), scopes[n])
+                for n, (row_v, row_i) in enumerate(zip(values.tolist(), indices.tolist()))]
+
     def predict(self, text: str, top_k: int = 5) -> Prediction:
-        embedding, logits = self.model(**self.tokenize([text]))
-        probs = torch.softmax(logits[0].float() / self.temperature, dim=-1)
-        values, indices = probs.topk(min(top_k, len(self.labels)))
-        ranking = [IntentScore(self.labels[i], round(float(v), 4)) for v, i in zip(values, indices)]
-        scope = float(scope_scores(logits[:1], self.temperature, self.oos_score)[0])
-        return Prediction(ranking, embedding[0].float(), scope)
+        return self.predict_many([text], top_k)[0]
 
     def predict_intent(self, text: str) -> str:
         """Just the best intent's name (what latency benchmarks time)."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bot.store import Order
@@ -20,10 +21,17 @@ def seed_orders(sessions: sessionmaker, path: Path) -> int:
     """Insert the file's orders unless the table already has some; returns how many were added. Dates are
     given relative to today (`placed_days_ago`, `expected_in_days`, `cancelled_days_ago`) so the demo
     always reads as current."""
+    rows = json.loads(Path(path).read_text())
+    try:
+        return _insert(sessions, rows)
+    except IntegrityError:  # another replica starting at the same moment seeded them first
+        return 0
+
+
+def _insert(sessions: sessionmaker, rows: list[dict]) -> int:
     with sessions.begin() as db:
         if db.scalar(select(func.count()).select_from(Order)):
             return 0
-        rows = json.loads(Path(path).read_text())
         for row in rows:
             db.add(Order(id=row["id"], email=row["email"], status=row["status"], items=row["items"],
                          total=row["total"], carrier=row.get("carrier"), tracking_code=row.get("tracking_code"),

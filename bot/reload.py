@@ -21,13 +21,14 @@ from bot.served_model import ServedModel
 class ModelHolder:
     def __init__(self, path: Path, backend: str, clarify_margin: float | None = None):
         self.path, self.backend, self.clarify_margin = Path(path), backend, clarify_margin
-        self.model = self._load()
         self.target = self._target()
+        self.model = self._load(self.target)
         telemetry.serving(self.model.version, self.model.classifier.backend)
 
-    def _load(self) -> ServedModel:
-        """The served model, with the operator's clarify margin in place of the artifact's when one is set."""
-        model = ServedModel.load(self.path, self.backend)
+    def _load(self, target: str | None = None) -> ServedModel:
+        """The version `target` (else what the path names), with the operator's clarify margin in place of the
+        artifact's when one is set."""
+        model = ServedModel.load(self.path / target if target else self.path, self.backend)
         if self.clarify_margin is None:
             return model
         return dataclasses.replace(model, policy=dataclasses.replace(model.policy, clarify_margin=self.clarify_margin))
@@ -43,7 +44,7 @@ class ModelHolder:
         if target is None or target == self.target:
             return False
         try:
-            model = await run_in_threadpool(self._load)
+            model = await run_in_threadpool(self._load, target)
         except Exception:
             telemetry.log.exception("model reload failed; still serving %s", self.model.version,
                                     extra={"target": target})

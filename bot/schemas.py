@@ -17,6 +17,21 @@ def _not_blank(value: str) -> str:
     return value
 
 
+class ErrorOut(BaseModel):
+    """Every error the API sends."""
+
+    detail: str = Field(description="What is wrong, for a person to read.")
+
+
+def error(description: str) -> dict:
+    """An error response for the OpenAPI document."""
+    return {"model": ErrorOut, "description": description}
+
+
+COMMON_ERRORS = {413: error("request body too large"), 422: error("invalid request: the message says which field"),
+                 429: error("too many requests: retry after the Retry-After header's seconds")}
+
+
 class ChatRequest(Strict):
     message: StrictStr = Field(description="What the visitor wrote, or a quick-reply payload such as "
                                            "'/order_status'.")

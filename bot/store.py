@@ -159,16 +159,18 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def make_engine(url: str, migrate: bool = True) -> Engine:
+def make_engine(url: str, migrate: bool = True, pool_size: int = 40) -> Engine:
     """An engine on an up-to-date schema; SQLite gets WAL so readers do not block the writer."""
     is_sqlite = url.startswith("sqlite")
+    # A pool as large as the server's thread pool (40): a request never waits for a connection.
     engine = create_engine(url, connect_args={"check_same_thread": False} if is_sqlite else {},
-                           pool_pre_ping=not is_sqlite)
+                           pool_pre_ping=not is_sqlite, pool_size=pool_size, max_overflow=10)
     if is_sqlite:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes, one fsync per checkpoint
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     if migrate:

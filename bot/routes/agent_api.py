@@ -28,14 +28,14 @@ from bot.schemas import (
     ReviewItem,
     TextRequest,
     TranscriptOut,
+    error,
 )
 from bot.store import Agent
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
-UNAUTHORIZED = {401: {"description": "missing, invalid or expired agent token"}}
-CONVERSATION_ERRORS = {**UNAUTHORIZED, 404: {"description": "unknown conversation"},
-                       409: {"description": "another agent has the conversation, or it is not in a state for "
-                                            "this"}}
+UNAUTHORIZED = {401: error("missing, invalid or expired agent token")}
+CONVERSATION_ERRORS = {**UNAUTHORIZED, 404: error("unknown conversation"),
+                       409: error("another agent has the conversation, or it is not in a state for this")}
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,12 @@ def current_agent(request: Request,
     if token is None:
         raise HTTPException(401, "agent endpoints need a login token (Authorization: Bearer …)",
                             headers={"WWW-Authenticate": "Bearer"})
-    with request.app.state.sessions.begin() as db:
+    with request.app.state.sessions.begin() as db:  # committed before any 401: an expired token is deleted
         agent = agents.agent_for_token(db, token)
-        if agent is None:
-            raise HTTPException(401, "invalid or expired agent token; log in again",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return CurrentAgent(agent.id, agent.username, agent.display_name, token)
+        found = agent and CurrentAgent(agent.id, agent.username, agent.display_name, token)
+    if not found:
+        raise HTTPException(401, "invalid or expired agent token; log in again", headers={"WWW-Authenticate": "Bearer"})
+    return found
 
 
 Me = Annotated[CurrentAgent, Depends(current_agent)]
@@ -85,7 +85,7 @@ def change(request: Request, background: BackgroundTasks, me: CurrentAgent, conv
     return result
 
 
-@router.post("/login", response_model=LoginOut, responses={401: {"description": "wrong username or password"}})
+@router.post("/login", response_model=LoginOut, responses={401: error("wrong username or password")})
 def login(body: LoginRequest, request: Request) -> LoginOut:
     """A token for the agent's later requests."""
     lifetime = timedelta(hours=_settings(request).agent_token_hours)
@@ -100,12 +100,14 @@ def login(body: LoginRequest, request: Request) -> LoginOut:
 
 @router.post("/logout", status_code=204, responses=UNAUTHORIZED)
 def logout(me: Me, request: Request) -> None:
+    """End this login: the token stops working."""
     with request.app.state.sessions.begin() as db:
         agents.logout(db, me.token)
 
 
 @router.get("/me", response_model=AgentOut, responses=UNAUTHORIZED)
 def whoami(me: Me) -> AgentOut:
+    """The agent this token belongs to."""
     return AgentOut(id=me.id, username=me.username, display_name=me.display_name)
 
 
@@ -218,6 +220,7 @@ def resolve(conversation_id: str, me: Me, request: Request, background: Backgrou
             responses=CONVERSATION_ERRORS)
 def mark_reviewed(conversation_id: str, body: ReviewedRequest, me: Me, request: Request,
                   background: BackgroundTasks):
+    """Mark the conversation as reviewed (or not) by an agent."""
     def operation(db, conversation, agent):
         conversation.reviewed = body.reviewed
         return None, []
@@ -226,8 +229,8 @@ def mark_reviewed(conversation_id: str, body: ReviewedRequest, me: Me, request: 
 
 
 @router.put("/messages/{message_id}/intent", response_model=RelabelOut,
-            responses={**UNAUTHORIZED, 404: {"description": "unknown message"},
-                       409: {"description": "not a visitor's message"}, 422: {"description": "unknown intent"}})
+            responses={**UNAUTHORIZED, 404: error("unknown message"), 409: error("not a visitor's message"),
+                       422: error("unknown intent")})
 def relabel(message_id: int, body: RelabelRequest, me: Me, request: Request, background: BackgroundTasks):
     """The intent a visitor's message really had: kept as a correction that redistillation learns from."""
     known = request.app.state.holder.model.classifier.labels

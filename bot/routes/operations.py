@@ -18,7 +18,8 @@ def health(request: Request) -> dict:
     return {"status": "ok", "model_version": model.version, "backend": model.classifier.backend}
 
 
-@router.get("/ready", responses={503: {"description": "the store or the event bus cannot be reached"}})
+@router.get("/ready", responses={503: {"description": "the store or the event bus cannot be reached; the body "
+                                                   "says which"}})
 async def ready(request: Request):
     """Ready for traffic (readiness probe): the model is loaded and the store and event bus answer."""
     checks = {}

@@ -19,11 +19,11 @@ from bot.schemas import (
     IntentOut,
     MessageOut,
     ReplyOut,
+    error,
 )
 
 router = APIRouter(tags=["visitor"])
-SESSION_ERRORS = {403: {"description": "wrong or missing session token"},
-                  404: {"description": "unknown conversation or message"}}
+SESSION_ERRORS = {403: error("wrong or missing session token"), 404: error("unknown conversation or message")}
 Authorization = Annotated[str | None, Header(description="Bearer <session_token>")]
 
 
@@ -70,7 +70,7 @@ def history(session_id: str, request: Request, authorization: Authorization = No
 
 
 @router.put("/api/conversations/{session_id}/messages/{message_id}/feedback", status_code=204,
-            responses={**SESSION_ERRORS, 409: {"description": "not a bot message"}})
+            responses={**SESSION_ERRORS, 409: error("not a bot message")})
 def feedback(session_id: str, message_id: int, body: FeedbackRequest, request: Request,
              authorization: Authorization = None) -> None:
     """Thumbs up or down on one of the bot's answers."""
@@ -79,7 +79,7 @@ def feedback(session_id: str, message_id: int, body: FeedbackRequest, request: R
 
 
 @router.put("/api/conversations/{session_id}/csat", status_code=204,
-            responses={**SESSION_ERRORS, 409: {"description": "the conversation is not resolved"}})
+            responses={**SESSION_ERRORS, 409: error("the conversation is not resolved")})
 def rate(session_id: str, body: CsatRequest, request: Request, authorization: Authorization = None) -> None:
     """How satisfied the visitor was (1–5), once an agent resolved the conversation."""
     with visitor_errors():

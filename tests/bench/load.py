@@ -45,8 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of load before each level's measurement, not counted (default: 3)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes for the started server (default: 1); `bot serve` has no "
-                             "workers option yet, so the server always runs one process and the JSON says so")
+                        help="server processes (`bot serve --workers`, default: 1); more than one needs --redis")
+    parser.add_argument("--redis", help="Redis URL for the started server's events and rate limits (needed with "
+                                        "--workers > 1), e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--json", type=Path, default=ROOT / "tests" / "bench" / "results" / "load.json",
                         help="write the results here (default: tests/bench/results/load.json)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
@@ -76,17 +77,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(registry: Path, tmp: Path, extra_env: list[str]) -> tuple[subprocess.Popen, str, Path]:
-    """`python -m bot serve` on a free port with its own SQLite store; its log goes to a file, not the table."""
+def start_server(registry: Path, tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str, Path]:
+    """`python -m bot serve` on a free port with its own SQLite store; its log goes to a file, not the table.
+    No rate limit (we measure the bot, not the limiter) and no access log (a proxy in front keeps that)."""
     port = free_port()
-    env = {**os.environ, "DISTILBOT_RATE_LIMIT": "0"}  # no rate limit: we measure the bot, not the limiter
-    for item in extra_env:
+    env = {**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_ACCESS_LOG": "false"}
+    for item in args.server_env:
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--server-env wants KEY=VALUE, got {item!r}")
         env[key] = value
     cmd = [PYTHON, "-m", "bot", "serve", "--registry", str(registry), "--db", f"sqlite:///{tmp / 'bot.db'}",
-           "--port", str(port), "--seed-orders", "data/orders.json"]
+           "--port", str(port), "--seed-orders", "data/orders.json", "--workers", str(args.workers)]
+    if args.redis:
+        cmd += ["--redis", args.redis]
     log = tmp / "server.log"
     print("starting:", " ".join(cmd), flush=True)
     with log.open("w") as out:
@@ -220,8 +224,6 @@ def main() -> int:
             if args.url:
                 url = args.url.rstrip("/")
             else:
-                if args.workers != 1:
-                    print(f"note: `bot serve` has no workers option; running 1 process, not {args.workers}")
                 registry = args.registry
                 if registry is None:
                     registry = tmp / "registry"
@@ -230,7 +232,7 @@ def main() -> int:
                     except subprocess.CalledProcessError as exc:
                         print(f"distillation failed (exit {exc.returncode}); no server to benchmark", file=sys.stderr)
                         return 1
-                proc, url, log = start_server(registry.resolve(), tmp, args.server_env)
+                proc, url, log = start_server(registry.resolve(), tmp, args)
             health = wait_healthy(url, proc)
             if health is None:
                 print(f"the server at {url} did not answer GET /health with 200", file=sys.stderr)
@@ -244,7 +246,8 @@ def main() -> int:
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "url": url,
               "server": {"model_version": health.get("model_version"), "backend": health.get("backend"),
-                         "workers": 1 if proc is not None else None, "started_by_benchmark": proc is not None},
+                         "workers": args.workers if proc is not None else None,
+                         "started_by_benchmark": proc is not None},
               "machine": machine, "duration_s": args.duration, "warmup_s": args.warmup,
               "turns_per_conversation": TURNS_PER_CONVERSATION, "levels": levels}
     print(table(levels))
