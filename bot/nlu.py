@@ -98,14 +98,17 @@ class TorchStudent(nn.Module):
 
 class OnnxStudent:
     """The exported student run by onnxruntime on the CPU, with as many threads as PyTorch uses, so
-    the two compare fairly."""
+    the two compare fairly. `spin`: idle worker threads busy-wait for the next call (lowest latency for
+    one caller; a waste of CPU in a server where other threads have work)."""
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, spin: bool = True):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:  # a server's other threads need the cores more than the model's idle threads do
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -138,8 +141,8 @@ class IntentClassifier:
                    oos_score=oos_score)
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact, backend: Backend = "auto") -> IntentClassifier:
-        """`auto` serves the int8 ONNX model when the artifact has one, else PyTorch."""
+    def from_artifact(cls, artifact: Artifact, backend: Backend = "auto", spin: bool = True) -> IntentClassifier:
+        """`auto` serves the int8 ONNX model when the artifact has one, else PyTorch; `spin` as in OnnxStudent."""
         labels, calibration = artifact.labels(), artifact.calibration()
         temperature, oos_score = calibration.temperature, calibration.oos_score
         if backend == "auto":
@@ -153,7 +156,7 @@ class IntentClassifier:
             raise ArtifactError(f"{artifact.path}: no {onnx_file.name}; this artifact was published without it")
         tokenizer = AutoTokenizer.from_pretrained(artifact.encoder_dir)
         max_length = SentenceEncoder.configured_max_length(artifact.encoder_dir)
-        return cls(OnnxStudent(onnx_file), tokenizer, labels, temperature, max_length, backend, oos_score)
+        return cls(OnnxStudent(onnx_file, spin=spin), tokenizer, labels, temperature, max_length, backend, oos_score)
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return tokenize(self.tokenizer, texts, self.max_length)

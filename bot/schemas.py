@@ -204,3 +204,38 @@ class RelabelOut(BaseModel):
     intent: str
     predicted_intent: str | None
     confirmed: bool = Field(description="True when the agent kept the predicted intent.")
+
+
+class DayStats(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC)")
+    conversations: int = Field(description="Conversations started that day.")
+    visitor_messages: int
+    bot_messages: int
+    handoffs: int
+    handoff_rate: float | None = Field(description="Handoffs per conversation started.")
+    fallback_rate: float | None = Field(description="Share of the bot's messages that were fallbacks.")
+    average_confidence: float | None = Field(description="Mean confidence of the top intent of visitors' messages.")
+    csat: float | None = Field(description="Mean rating (1–5) of the conversations started that day.")
+    rated: int
+
+
+class ModelSide(BaseModel):
+    model: str | None
+    accuracy: float | None
+    params: int | None
+    disk_mb: float | None
+    latency_ms_p50: float | None
+
+
+class ModelSummary(BaseModel):
+    version: str
+    backend: str
+    teacher: ModelSide
+    student: ModelSide
+    speedup_p50: float | None = Field(description="Teacher p50 latency / student p50 latency, one message, CPU.")
+    test_messages: int | None
+
+
+class StatsOut(BaseModel):
+    days: list[DayStats]
+    model: ModelSummary

@@ -28,7 +28,7 @@ class ServedModel:
         calibration = artifact.calibration()
         return cls(
             version=artifact.version,
-            classifier=IntentClassifier.from_artifact(artifact, backend),
+            classifier=IntentClassifier.from_artifact(artifact, backend, spin=False),
             retriever=TemplateRetriever.load(artifact.path),
             policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin,
                                 intent_thresholds=calibration.intent_thresholds),

@@ -117,3 +117,32 @@ def db_url(request, tmp_path) -> str:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+CHROMIUM = os.environ.get("DISTILBOT_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("DISTILBOT_SCREENSHOTS", Path(os.environ.get("TMPDIR", "/tmp")) /
+                                  "distilbot-screenshots"))
+AGENT_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download: the system's binary)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def web_server(demo_registry, tmp_path_factory):
+    """A real server with the real student, a temporary SQLite store and two agents (alice, bob)."""
+    from tests.servers import add_agent, served
+
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'bot.db'}"
+    add_agent(db_url, "alice", "Alice", AGENT_PASSWORD)
+    add_agent(db_url, "bob", "Bob", AGENT_PASSWORD)
+    with served(demo_registry, db_url) as (url, process):
+        yield url, db_url, process

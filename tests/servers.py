@@ -69,3 +69,12 @@ def served(registry, db_url: str, env: dict[str, str] | None = None):
         yield f"http://127.0.0.1:{port}", process
     finally:
         stop(process)
+
+
+def add_agent(db_url: str, username: str, name: str, password: str) -> None:
+    """Create an agent account with the real CLI."""
+    done = subprocess.run([sys.executable, "-m", "bot", "agent", "add", username, "--name", name, "--db", db_url],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "DISTILBOT_AGENT_PASSWORD": password})
+    assert done.returncode == 0, done.stderr
+    assert f"agent {username!r} ({name}) created" in done.stdout

@@ -5,29 +5,22 @@ live, takes over, replies live, notes, hands back, resolves; the visitor rates i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import ROOT
+from tests import servers
+from tests.conftest import AGENT_PASSWORD as PASSWORD
 from tests.servers import served
 
-PASSWORD = "correct horse battery"
 AMBIGUOUS = "return it or get a refund?"  # return item vs refund status, nearly even
 CLARIFY_MARGIN = "0.3"  # the operator's setting (the artifact's is 0.1): ambiguity is clear-cut at this margin
 GIBBERISH = "blorp zxq fnord wibble"
 
 
 def add_agent(db_url: str, username: str, name: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "bot", "agent", "add", username, "--name", name, "--db", db_url],
-                          cwd=ROOT, capture_output=True, text=True, env={**os.environ,
-                                                                         "DISTILBOT_AGENT_PASSWORD": PASSWORD})
-    assert done.returncode == 0, done.stderr
-    assert f"agent {username!r} ({name}) created" in done.stdout
+    servers.add_agent(db_url, username, name, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Query, Request
 
-from bot import agents, desk
+from bot import agents, desk, stats
 from bot.routes.common import bearer, publish
 from bot.routes.visitor import check_length
 from bot.schemas import (
@@ -26,6 +26,7 @@ from bot.schemas import (
     RelabelRequest,
     ReviewedRequest,
     ReviewItem,
+    StatsOut,
     TextRequest,
     TranscriptOut,
     error,
@@ -250,3 +251,13 @@ def review_queue(me: Me, request: Request, limit: Annotated[int, Query(ge=1, le=
     an agent confirms or corrects their intent."""
     with request.app.state.sessions() as db:
         return [ReviewItem(**item) for item in desk.review_queue(db, _settings(request).low_confidence, limit)]
+
+
+@router.get("/stats", response_model=StatsOut, responses=UNAUTHORIZED)
+def dashboard(me: Me, request: Request, days: Annotated[int, Query(ge=1, le=366)] = 14) -> StatsOut:
+    """The dashboard's figures: per day (oldest first) conversations, handoff and fallback rates, average
+    confidence and CSAT; and the served model's version and teacher-vs-student figures (its metrics.json)."""
+    model = request.app.state.holder.model
+    with request.app.state.sessions() as db:
+        return StatsOut(days=stats.daily(db, days),
+                        model=stats.model_summary(model.version, model.classifier.backend, model.metrics))
