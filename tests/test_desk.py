@@ -169,6 +169,10 @@ def test_scripted_support_conversation(desk, tmp_path):
     ambiguous = next(m for m in transcript["transcript"] if m["text"] == AMBIGUOUS)
     relabelled = alice.put(f"/messages/{ambiguous['id']}/intent", json={"intent": "refund_status"})
     assert relabelled.status_code == 200 and relabelled.json()["intent"] == "refund_status"
+    malformed = next(m for m in transcript["transcript"] if m["text"] == "NW12")  # an order number, whatever
+    corrected = alice.put(f"/messages/{malformed['id']}/intent", json={"intent": "order_status"}).json()
+    assert corrected["intent"] == "order_status" and corrected["predicted_intent"] == malformed["intent"]
+    assert corrected["confirmed"] == (malformed["intent"] == "order_status")
     assert alice.put(f"/conversations/{visitor.session}/reviewed", json={"reviewed": True}).json()["reviewed"]
 
     transcript = alice.get(f"/conversations/{visitor.session}").json()
@@ -189,6 +193,7 @@ def test_scripted_support_conversation(desk, tmp_path):
     with sqlalchemy.create_engine(db_url).connect() as db:
         stored = db.execute(sqlalchemy.text("select text, intent, predicted_intent from corrections")).all()
     assert (AMBIGUOUS, "refund_status", ambiguous["intent"]) in stored
+    assert ("NW12", "order_status", malformed["intent"]) in stored
     thumbs = alice.get("/conversations", params={"thumbs_down": True}).json()["conversations"]
     assert visitor.session in [c["id"] for c in thumbs]
     for params in ({"intent": "order_status"}, {"low_confidence": True}, {"q": "NW482913"},
