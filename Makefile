@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 REGISTRY := var/registry
 
-.PHONY: demo test distill serve clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: demo test distill serve clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,12 @@ demo: $(VENV)/.installed
 	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000 \
 		--seed-orders data/orders.json
 
+## browser: Debian's Chromium for the browser tests (Playwright drives it; no browser download)
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+
 ## test: the whole test suite
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(PY) -m pytest
 
 clean:

@@ -19,7 +19,7 @@ from bot.events import make_bus
 from bot.guards import BodySizeLimit, RateLimit
 from bot.orders import seed_orders
 from bot.reload import ModelHolder
-from bot.routes import agent_api, live, operations, rasa_channel, visitor
+from bot.routes import agent_api, live, operations, rasa_channel, visitor, web
 from bot.schemas import COMMON_ERRORS
 from bot.settings import Settings
 from bot.store import make_engine, make_sessionmaker
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (visitor, rasa_channel, agent_api, live, operations):
         app.include_router(module.router, responses=COMMON_ERRORS)
+    app.include_router(web.router)
+    web.mount_static(app)
     # Outermost last: timing sees everything, then CORS answers preflights, then limits apply.
     app.add_middleware(RateLimit, rates=settings.rate_limit, redis_url=settings.redis_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

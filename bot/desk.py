@@ -38,9 +38,11 @@ def public_message(message: Message) -> dict:
             "created_at": message.created_at.isoformat()}
 
 
-def agent_message(message: Message, correction: Correction | None = None) -> dict:
+def agent_message(message: Message, correction: Correction | None = None, low_confidence: float = 0.5) -> dict:
     """What an agent sees: also what the model understood and what the policy decided."""
+    low = message.role == "user" and message.confidence is not None and message.confidence < low_confidence
     return {**public_message(message), "intent": message.intent, "confidence": message.confidence,
+            "low_confidence": low,
             "ranking": message.ranking or [], "template": message.template, "decision": message.decision,
             "model_version": message.model_version,
             "correction": {"intent": correction.intent, "agent_id": correction.agent_id,
@@ -63,7 +65,8 @@ def status_event(conversation: Conversation) -> Event:
     """Who has the conversation now: the visitor's widget and every console show it."""
     return Event((conversation_channel(conversation.id), DESK),
                  {"type": "status", "conversation_id": conversation.id, "status": conversation.status,
-                  "agent": conversation.agent.display_name if conversation.agent else None})
+                  "agent": conversation.agent.display_name if conversation.agent else None,
+                  "agent_id": conversation.agent_id})
 
 
 def summary(db: Session, conversation: Conversation, low_confidence: float) -> dict:
@@ -141,9 +144,13 @@ def transcript(db: Session, conversation: Conversation, low_confidence: float) -
     return {**summary(db, conversation, low_confidence),
             "slots": {k: v for k, v in (conversation.slots or {}).items() if v is not None},
             "active_form": conversation.active_form,
-            "transcript": [agent_message(m, corrections.get(m.id)) for m in conversation.messages],
-            "notes": [{"id": n.id, "text": n.text, "agent_id": n.agent_id, "created_at": n.created_at.isoformat()}
-                      for n in conversation.notes]}
+            "transcript": [agent_message(m, corrections.get(m.id), low_confidence) for m in conversation.messages],
+            "notes": [note_view(n) for n in conversation.notes]}
+
+
+def note_view(note: Note) -> dict:
+    return {"id": note.id, "text": note.text, "agent_id": note.agent_id,
+            "agent": note.agent.display_name if note.agent else None, "created_at": note.created_at.isoformat()}
 
 
 def _owned_elsewhere(conversation: Conversation, agent: Agent) -> bool:
@@ -173,11 +180,10 @@ def reply(db: Session, conversation: Conversation, agent: Agent, text: str) -> t
 
 def add_note(db: Session, conversation: Conversation, agent: Agent, text: str) -> tuple[Note, list[Event]]:
     """Private: agents see it, the visitor never does."""
-    note = Note(conversation_id=conversation.id, agent_id=agent.id, text=text)
+    note = Note(conversation_id=conversation.id, agent=agent, text=text)
     db.add(note)
     db.flush()
-    return note, [Event((DESK,), {"type": "note", "conversation_id": conversation.id,
-                                  "note": {"id": note.id, "text": text, "agent_id": agent.id}})]
+    return note, [Event((DESK,), {"type": "note", "conversation_id": conversation.id, "note": note_view(note)})]
 
 
 def hand_back(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
@@ -233,4 +239,4 @@ def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[di
                                           or_(_user.confidence < low_confidence, answered_badly),
                                           ~exists().where(Correction.message_id == _user.id))
                       .order_by(_user.id.desc()).limit(limit))
-    return [{**agent_message(m), "conversation_id": m.conversation_id} for m in rows]
+    return [{**agent_message(m, low_confidence=low_confidence), "conversation_id": m.conversation_id} for m in rows]

@@ -67,6 +67,8 @@ class TurnResult:
     status: str
     """The conversation's status after the turn."""
     status_changed: bool
+    message_id: int
+    """The stored id of the visitor's message."""
     reply_ids: list[int]
     """The stored ids of `replies` (a visitor gives feedback on one by its id)."""
     events: list[Event]
@@ -179,7 +181,7 @@ class ChatService:
                 events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
                 db.commit()
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
-                              conversation.status, changed, [m.id for m in stored[1:]], events)
+                              conversation.status, changed, stored[0].id, [m.id for m in stored[1:]], events)
 
     def history(self, session_id: str, token: str | None) -> tuple[Conversation, list[Message]]:
         with self.sessions() as db:

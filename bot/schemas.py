@@ -60,6 +60,7 @@ class ChatResponse(BaseModel):
     session_id: str
     session_token: str | None = Field(None, description="Given once, on a conversation's first turn: send it "
                                                         "back as 'Authorization: Bearer …' to continue.")
+    message_id: int = Field(description="The stored id of the visitor's message.")
     replies: list[ReplyOut]
     intent: IntentOut
     ranking: list[IntentOut]
@@ -119,6 +120,7 @@ class AgentOut(BaseModel):
     id: int
     username: str
     display_name: str
+    low_confidence: float | None = Field(None, description="The server's low-confidence threshold (on /me).")
 
 
 class LoginOut(BaseModel):
@@ -177,6 +179,8 @@ class TranscriptMessage(MessageOut):
     template: str | None
     decision: str | None
     model_version: str | None
+    low_confidence: bool = Field(description="A visitor's message understood with less confidence than the "
+                                             "server's low-confidence setting.")
     correction: CorrectionOut | None
 
 
@@ -184,6 +188,7 @@ class NoteOut(BaseModel):
     id: int
     text: str
     agent_id: int | None
+    agent: str | None = Field(description="The author's display name.")
     created_at: str
 
 

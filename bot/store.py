@@ -107,6 +107,7 @@ class Note(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agent: Mapped[Agent | None] = relationship(lazy="joined")
 
 
 class Correction(Base):

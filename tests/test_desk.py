@@ -68,6 +68,12 @@ class Visitor:
         return httpx.put(f"{self.url}/api/conversations/{self.session}{path}", json=body,
                          headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
 
+    def history(self) -> dict:
+        response = httpx.get(f"{self.url}/api/conversations/{self.session}",
+                             headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
 
 def login(url: str, username: str) -> httpx.Client:
     response = httpx.post(f"{url}/api/agent/login", json={"username": username, "password": PASSWORD})
@@ -129,14 +135,14 @@ def test_scripted_support_conversation(desk, tmp_path):
     handoff = visitor.say("I want to talk to a real person please")
     assert handoff["decision"] == "handoff" and handoff["status"] == "waiting_for_agent"
     waiting_event = {"type": "status", "conversation_id": visitor.session, "status": "waiting_for_agent",
-                     "agent": None}
+                     "agent": None, "agent_id": None}
     assert inbox.next("status") == waiting_event and live.next("status") == waiting_event
     waiting = alice.get("/conversations", params={"status": "waiting_for_agent"}).json()
     assert visitor.session in [c["id"] for c in waiting["conversations"]] and waiting["counts"]["waiting_for_agent"]
 
     assert alice.post(f"/conversations/{visitor.session}/take").json()["status"] == "with_agent"
     assert live.next("status") == {"type": "status", "conversation_id": visitor.session, "status": "with_agent",
-                                   "agent": "Alice"}
+                                   "agent": "Alice", "agent_id": alice.get("/me").json()["id"]}
     bob = login(url, "bob")
     taken = bob.post(f"/conversations/{visitor.session}/take")
     assert taken.status_code == 409 and "Alice already has" in taken.json()["detail"]

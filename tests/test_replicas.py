@@ -110,7 +110,8 @@ def test_a_visitor_on_one_replica_and_an_agent_on_another_see_each_other_live(re
         try:
             handoff = visitor.say(HUMAN_PLEASE)
             assert handoff["decision"] == "handoff" and handoff["status"] == "waiting_for_agent", handoff
-            waiting = {"type": "status", "conversation_id": session, "status": "waiting_for_agent", "agent": None}
+            waiting = {"type": "status", "conversation_id": session, "status": "waiting_for_agent", "agent": None,
+                       "agent_id": None}
             assert next_for(inbox, "status", session) == waiting
             assert next_for(live, "status", session) == waiting
 
@@ -119,7 +120,8 @@ def test_a_visitor_on_one_replica_and_an_agent_on_another_see_each_other_live(re
 
             taken = carol.post(f"/conversations/{session}/take")  # B's REST API
             assert taken.status_code == 200 and taken.json()["status"] == "with_agent", taken.text
-            with_agent = {"type": "status", "conversation_id": session, "status": "with_agent", "agent": "Carol"}
+            with_agent = {"type": "status", "conversation_id": session, "status": "with_agent", "agent": "Carol",
+                          "agent_id": carol.get("/me").json()["id"]}
             assert next_for(live, "status", session) == with_agent
             assert next_for(inbox, "status", session) == with_agent
 

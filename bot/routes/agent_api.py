@@ -107,9 +107,10 @@ def logout(me: Me, request: Request) -> None:
 
 
 @router.get("/me", response_model=AgentOut, responses=UNAUTHORIZED)
-def whoami(me: Me) -> AgentOut:
-    """The agent this token belongs to."""
-    return AgentOut(id=me.id, username=me.username, display_name=me.display_name)
+def whoami(me: Me, request: Request) -> AgentOut:
+    """The agent this token belongs to, and the server's low-confidence threshold."""
+    return AgentOut(id=me.id, username=me.username, display_name=me.display_name,
+                    low_confidence=_settings(request).low_confidence)
 
 
 @router.get("/intents", response_model=list[str], responses=UNAUTHORIZED)
@@ -195,8 +196,7 @@ def add_note(conversation_id: str, body: TextRequest, me: Me, request: Request, 
 
     def operation(db, conversation, agent):
         note, events = desk.add_note(db, conversation, agent, body.text)
-        return {"id": note.id, "text": note.text, "agent_id": note.agent_id,
-                "created_at": note.created_at.isoformat()}, events
+        return desk.note_view(note), events
 
     return change(request, background, me, conversation_id, operation)
 

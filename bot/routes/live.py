@@ -100,16 +100,17 @@ async def agent_live(socket: WebSocket) -> None:
     def find_agent():
         with socket.app.state.sessions.begin() as db:
             agent = agents.agent_for_token(db, token) if token else None
-            return agent.display_name if agent else None
+            return (agent.id, agent.display_name) if agent else (None, None)
 
-    name = await run_in_threadpool(find_agent)
+    agent_id, name = await run_in_threadpool(find_agent)
     if name is None:
         return await _refuse(socket, "invalid or expired agent token; log in again")
 
     async def on_message(message: dict):
         conversation_id = message.get("conversation_id")
         if message.get("type") == "typing" and isinstance(conversation_id, str):
-            event = {"type": "typing", "conversation_id": conversation_id, "role": "agent", "agent": name}
+            event = {"type": "typing", "conversation_id": conversation_id, "role": "agent", "agent": name,
+                     "agent_id": agent_id}
             await socket.app.state.bus.publish(conversation_channel(conversation_id), event)
             await socket.app.state.bus.publish(DESK, event)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from bot.desk import public_message
+from bot.events import DESK
 from bot.routes.common import bearer, count_turn, publish, visitor_errors
 from bot.schemas import (
     ButtonOut,
@@ -47,6 +48,7 @@ async def chat(body: ChatRequest, request: Request, authorization: Authorization
     return ChatResponse(
         session_id=turn.session_id,
         session_token=turn.session_token,
+        message_id=turn.message_id,
         replies=[ReplyOut(id=i, text=r.text, buttons=[ButtonOut(**b.model_dump()) for b in r.buttons])
                  for i, r in zip(turn.reply_ids, turn.replies)],
         intent=IntentOut(name=top.name, confidence=top.confidence),
@@ -71,11 +73,13 @@ def history(session_id: str, request: Request, authorization: Authorization = No
 
 @router.put("/api/conversations/{session_id}/messages/{message_id}/feedback", status_code=204,
             responses={**SESSION_ERRORS, 409: error("not a bot message")})
-def feedback(session_id: str, message_id: int, body: FeedbackRequest, request: Request,
+def feedback(session_id: str, message_id: int, body: FeedbackRequest, request: Request, background: BackgroundTasks,
              authorization: Authorization = None) -> None:
-    """Thumbs up or down on one of the bot's answers."""
+    """Thumbs up or down on one of the bot's answers (the agents' consoles are told at once)."""
     with visitor_errors():
         request.app.state.chat.feedback(session_id, bearer(authorization), message_id, body.value)
+    background.add_task(request.app.state.bus.publish, DESK, {"type": "feedback", "conversation_id": session_id,
+                                                              "message_id": message_id, "value": body.value})
 
 
 @router.put("/api/conversations/{session_id}/csat", status_code=204,
