@@ -25,6 +25,8 @@ class Settings(BaseSettings):
                                                        "table at start-up (e.g. data/orders.json).")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
+    threads: int = Field(4, ge=1, description="Requests worked on at once by one server process (the rest queue in "
+                                              "arrival order).")
     max_batch: int = Field(32, ge=1, description="Most messages the model runs in one call when requests "
                                                   "arrive together (micro-batching).")
     max_message_chars: int = Field(2000, description="Longest accepted chat message, in characters.")
