@@ -19,6 +19,7 @@ The registry is a folder of versions plus a `current` symlink, replaced atomical
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,10 @@ _VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 class ArtifactError(Exception):
     """An artifact or registry is missing, incomplete or of an unknown format."""
+
+
+class RegistryBusy(Exception):
+    """Another run holds the registry's lock."""
 
 
 @dataclass(frozen=True)
@@ -151,3 +156,39 @@ class Registry:
 
     def discard(self, staged: Path) -> None:
         shutil.rmtree(staged, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Only one writer (a distillation or redistillation run) at a time; the lock dies with its process,
+        so a killed run never leaves the registry locked."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RegistryBusy(f"{self.root}: another run is writing to this registry") from None
+            yield
+
+    def clean_staging(self) -> list[str]:
+        """Remove what an interrupted run left half-written (call while holding the lock)."""
+        left = [p for p in self.root.glob(".staging-*") if p.is_dir()] + list(self.root.glob(".current-*"))
+        for path in left:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+        return [p.name for p in left]
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest `keep` versions; never `current` or the version before it (the one a
+        rollback goes to)."""
+        versions = self.versions()
+        current = self.current()
+        protected = set(versions[-keep:]) if keep > 0 else set()
+        if current is not None:
+            protected.add(current.version)
+            if current.version in versions and versions.index(current.version) > 0:
+                protected.add(versions[versions.index(current.version) - 1])
+        removed = [v for v in versions if v not in protected]
+        for version in removed:
+            shutil.rmtree(self.root / version)
+        return removed

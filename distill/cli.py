@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -134,3 +135,60 @@ def compare(
     except (ArtifactError, OSError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(comparison_table(a, b, str(run_a), str(run_b)))
+
+
+@app.command()
+def redistill(
+    registry: Annotated[Path, typer.Option(help="Model registry whose current version the run tries to "
+                                                "improve on (and publishes into).")],
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the bot's store, read for corrections, "
+                                         "confirmations, thumbed-up answers and new messages (never written).")],
+    since: Annotated[datetime | None, typer.Option(help="Take unlabelled messages from this time on (ISO, UTC); "
+                                                        "default: since the last run.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Harvest, merge and report what would be learned; distil "
+                                               "nothing.")] = False,
+    train: Annotated[list[Path] | None, typer.Option(help="Base labelled data, repeatable (default: "
+                                                          "data/train.jsonl); new intents go here.")] = None,
+    golden: Annotated[Path, typer.Option(help="Fixed golden test set, never trained on.")] = Path("data/test.jsonl"),
+    templates: Annotated[Path, typer.Option(help="Answer templates (a new intent needs one).")] =
+        Path("data/templates.yml"),
+    config: Annotated[Path | None, typer.Option(help="Distillation config (default: configs/distill.yaml "
+                                                     "when it exists).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config key (repeatable).")] = None,
+    tolerance: Annotated[float, typer.Option(help="Most golden-set accuracy the candidate may lose "
+                                                  "(0.005 = 0.5 points).")] = 0.005,
+    min_recall: Annotated[float, typer.Option(help="Least golden-set recall every intent must keep.")] = 0.5,
+    holdout: Annotated[float, typer.Option(help="Share of corrections held out to check the candidate "
+                                                "(never trained on).")] = 0.2,
+    keep: Annotated[int, typer.Option(help="Versions kept in the registry (current and its predecessor "
+                                           "always are).")] = 5,
+    report_dir: Annotated[Path | None, typer.Option(help="Where the Markdown and JSON reports go "
+                                                         "(default: REGISTRY/reports).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Weights and teacher-output cache.")] = None,
+) -> None:
+    """Learn from production: corrections, confirmations, liked answers and new messages become the next
+    student, published only if it passes the gate. Exit 0 published, 3 rejected by the gate, 4 nothing new
+    to learn, 5 another run holds the registry, 2 bad input."""
+    from bot.artifact import ArtifactError, RegistryBusy
+    from distill.config import load_config
+    from distill.data import DataError
+    from distill.redistill import Gate, Options
+    from distill.redistill import redistill as run_redistill
+    from distill.weights import WeightsError
+
+    config = config or (Path("configs/distill.yaml") if Path("configs/distill.yaml").exists() else None)
+    overrides = ["unlabelled_min_confidence=0.6", *(set_ or [])]  # the teacher labels only what it is sure of
+    try:
+        options = Options(registry=registry, db_url=db, config=load_config(config, overrides),
+                          train=train or [Path("data/train.jsonl")], golden=golden, templates=templates,
+                          cache_dir=cache_dir, since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+                          dry_run=dry_run, gate=Gate(tolerance, min_recall), holdout_fraction=holdout,
+                          keep_versions=keep, report_dir=report_dir)
+        code, report = run_redistill(options)
+    except RegistryBusy as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(5) from None
+    except (DataError, WeightsError, ArtifactError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{report['decision']} (report: {report['report_files'][1]})")
+    raise typer.Exit(code)

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from bot.artifact import Registry, write_json
+from bot.artifact import FORMAT_VERSION, Registry, write_json
 from bot.encoder import SentenceEncoder
 from bot.nlu import ONNX_INT8, IntentClassifier, save_head, scope_scores
 from bot.retriever import TemplateRetriever
@@ -59,6 +59,8 @@ class RunResult:
     """None on the ranks other than 0 of a multi-process run: rank 0 publishes."""
     metrics: dict
     up_to_date: bool = False
+    staged: bool = False
+    """The artifact is staged, not published (run with publish=False)."""
 
 
 @dataclass
@@ -117,10 +119,11 @@ def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int
 
 
 def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path | None = None,
-        force: bool = False, resume: bool = False) -> RunResult:
+        force: bool = False, resume: bool = False, publish: bool = True) -> RunResult:
     """Distil, evaluate and publish. `resume` carries on from the checkpoints of an interrupted run of the
     same config and data (else they are discarded). Under `accelerate launch`/`torchrun` every rank trains
-    and rank 0 publishes."""
+    and rank 0 publishes. `publish=False` leaves the finished artifact staged in the registry (its path in
+    the result) for the caller to publish or discard."""
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
@@ -136,7 +139,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     job.distil()
     if not job.ranks.is_main:
         return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
-    return job.publish()
+    return job.publish(final=publish)
 
 
 class DistillRun:
@@ -361,7 +364,7 @@ class DistillRun:
     def eval_set(self) -> list[Example]:
         return self.test_set or self.valid_set
 
-    def publish(self) -> RunResult:
+    def publish(self, final: bool = True) -> RunResult:
         """Write the artifact (PyTorch student, ONNX exports that pass the parity check, calibration
         fitted on the model the bot will serve, templates index, metrics, card) and make it current."""
         config, labels = self.config, self.labels
@@ -432,6 +435,11 @@ class DistillRun:
             if self.run_log.exists():
                 shutil.copyfile(self.run_log, staged / "run_log.jsonl")
             write_model_card(staged / "MODEL_CARD.md", metrics, labels)
+            if not final:
+                write_json(staged / "manifest.json", {"format": FORMAT_VERSION, "version": "candidate",
+                                                      "fingerprint": self.fingerprint})
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                return RunResult(staged, metrics, staged=True)
             artifact = registry.publish(staged, self.fingerprint)
         except BaseException:
             registry.discard(staged)

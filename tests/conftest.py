@@ -125,9 +125,11 @@ SCREENSHOTS = Path(os.environ.get("DISTILBOT_SCREENSHOTS", Path(os.environ.get("
 AGENT_PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (no browser download: the system's binary)."""
+    """Debian's Chromium driven by Playwright (no browser download: the system's binary). Per module: the
+    sync API keeps an event loop running in the main thread until it stops, which later tests' asyncio.run
+    would trip over."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

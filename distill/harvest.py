@@ -1,0 +1,90 @@
+"""What production taught us, read from the bot's store: agents' corrections and confirmations, answers
+visitors liked, and the messages nobody labelled. Read-only: a redistillation never changes the store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from bot.store import Correction, Message, make_engine, make_sessionmaker
+
+_PAYLOAD = re.compile(r"^/[A-Za-z0-9_]+$")  # a quick-reply button, not something a visitor wrote
+
+
+@dataclass
+class Labelled:
+    text: str
+    intent: str
+    source: str
+    """correction (an agent changed the intent), confirmation (an agent kept it) or thumbs_up."""
+    predicted: str | None = None
+
+
+@dataclass
+class Harvest:
+    labelled: list[Labelled] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
+    new_since: dict = field(default_factory=dict)
+    """How many of each kind arrived since the last run (what makes a run worth doing)."""
+
+    def count(self, source: str) -> int:
+        return sum(1 for item in self.labelled if item.source == source)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def collect(db_url: str, since: datetime | None) -> Harvest:
+    """Every correction and confirmation and every thumbed-up answer (labels keep their value), and the
+    visitors' messages since `since` that nobody labelled (for the teacher to label)."""
+    engine = make_engine(db_url)
+    harvest = Harvest()
+    try:
+        with make_sessionmaker(engine)() as db:
+            labelled_ids = set()
+            fresh = {"correction": 0, "confirmation": 0, "thumbs_up": 0, "unlabelled": 0}
+            for correction, message in db.execute(select(Correction, Message)
+                                                  .join(Message, Message.id == Correction.message_id)
+                                                  .order_by(Correction.id)):
+                source = "confirmation" if correction.intent == correction.predicted_intent else "correction"
+                harvest.labelled.append(Labelled(correction.text, correction.intent, source,
+                                                 correction.predicted_intent))
+                labelled_ids.add(message.id)
+                fresh[source] += since is None or _aware(correction.created_at) > since
+            for message, created in _thumbed_up(db):
+                if message.id not in labelled_ids and not _PAYLOAD.match(message.text.strip()):
+                    harvest.labelled.append(Labelled(message.text, message.intent, "thumbs_up", message.intent))
+                    labelled_ids.add(message.id)
+                    fresh["thumbs_up"] += since is None or _aware(created) > since
+            query = select(Message).where(Message.role == "user").order_by(Message.id)
+            if since is not None:
+                query = query.where(Message.created_at > since)
+            for message in db.scalars(query):
+                text = message.text.strip()
+                if message.id not in labelled_ids and not _PAYLOAD.match(text) and len(text) >= 3:
+                    harvest.unlabelled.append(message.text)
+            harvest.unlabelled = list(dict.fromkeys(harvest.unlabelled))
+            fresh["unlabelled"] = len(harvest.unlabelled)
+            harvest.new_since = fresh
+    finally:
+        engine.dispose()
+    return harvest
+
+
+def _thumbed_up(db):
+    """Visitors' messages whose answer (the bot's next message, before the visitor wrote again) got a
+    thumbs-up, with when the answer was given."""
+    answer, later = aliased(Message), aliased(Message)
+    between = (later.conversation_id == Message.conversation_id) & (later.role == "user") & \
+              (later.id > Message.id) & (later.id < answer.id)
+    return db.execute(select(Message, answer.created_at)
+                      .join(answer, (answer.conversation_id == Message.conversation_id) & (answer.id > Message.id))
+                      .where(Message.role == "user", Message.intent.is_not(None), answer.role == "bot",
+                             answer.feedback == "up", answer.decision == "answer",
+                             ~select(later.id).where(between).exists())
+                      .order_by(Message.id)).all()
