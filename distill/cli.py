@@ -152,8 +152,8 @@ def redistill(
     golden: Annotated[Path, typer.Option(help="Fixed golden test set, never trained on.")] = Path("data/test.jsonl"),
     templates: Annotated[Path, typer.Option(help="Answer templates (a new intent needs one).")] =
         Path("data/templates.yml"),
-    config: Annotated[Path | None, typer.Option(help="Distillation config (default: configs/distill.yaml "
-                                                     "when it exists).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Distillation config (default: the current version's own, "
+                                                     "so the candidate differs only by what it learned).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key (repeatable).")] = None,
     tolerance: Annotated[float, typer.Option(help="Most golden-set accuracy the candidate may lose "
                                                   "(0.005 = 0.5 points).")] = 0.005,
@@ -164,6 +164,8 @@ def redistill(
                                            "always are).")] = 5,
     report_dir: Annotated[Path | None, typer.Option(help="Where the Markdown and JSON reports go "
                                                          "(default: REGISTRY/reports).")] = None,
+    from_scratch: Annotated[bool, typer.Option(help="Start the candidate from the base student model instead of "
+                                                    "the current version's student.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Weights and teacher-output cache.")] = None,
 ) -> None:
     """Learn from production: corrections, confirmations, liked answers and new messages become the next
@@ -176,14 +178,14 @@ def redistill(
     from distill.redistill import redistill as run_redistill
     from distill.weights import WeightsError
 
-    config = config or (Path("configs/distill.yaml") if Path("configs/distill.yaml").exists() else None)
+    config = config or registry / "current" / "config.json"
     overrides = ["unlabelled_min_confidence=0.6", *(set_ or [])]  # the teacher labels only what it is sure of
     try:
         options = Options(registry=registry, db_url=db, config=load_config(config, overrides),
                           train=train or [Path("data/train.jsonl")], golden=golden, templates=templates,
                           cache_dir=cache_dir, since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
                           dry_run=dry_run, gate=Gate(tolerance, min_recall), holdout_fraction=holdout,
-                          keep_versions=keep, report_dir=report_dir)
+                          keep_versions=keep, report_dir=report_dir, from_current=not from_scratch)
         code, report = run_redistill(options)
     except RegistryBusy as exc:
         typer.echo(f"error: {exc}", err=True)

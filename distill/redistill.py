@@ -132,6 +132,9 @@ class Options:
     holdout_fraction: float = 0.2
     keep_versions: int = 5
     report_dir: Path | None = None
+    from_current: bool = True
+    """Start the candidate from the current student (all its layers) rather than from the base model: it
+    keeps what it knew, and learning only what changed makes the golden set far steadier from run to run."""
 
 
 def redistill(options: Options) -> tuple[int, dict]:
@@ -178,8 +181,13 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, me
     unlabelled_file.write_text("".join(" ".join(t.split()) + "\n" for t in merged.unlabelled))
     inputs = RunInputs([train_file], test=[options.golden], templates=options.templates,
                        unlabelled=[unlabelled_file] if merged.unlabelled else [])
+    config = options.config
+    if options.from_current:
+        config = config.model_copy(update={"student": str(current.path.resolve() / "encoder"),
+                                           "student_layers": None})
+    report["candidate_starts_from"] = config.student
     try:
-        result = run(options.config, inputs, registry.root, options.cache_dir, force=True, publish=False)
+        result = run(config, inputs, registry.root, options.cache_dir, force=True, publish=False)
     except ExportError as exc:
         report["gate"] = [{"check": "int8 export agrees with the PyTorch student", "passed": False,
                            "detail": str(exc)}]
