@@ -244,3 +244,33 @@ class ModelSummary(BaseModel):
 class StatsOut(BaseModel):
     days: list[DayStats]
     model: ModelSummary
+
+
+class NewIntentRequest(Strict):
+    name: StrictStr = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="snake_case, not an intent the model "
+                                                                            "knows or one already added.")
+    answer: StrictStr = Field(min_length=1, max_length=2000, description="The bot's answer; `{slot}` placeholders "
+                                                                         "must be slots the templates define.")
+    examples: list[StrictStr] = Field(min_length=5, max_length=500, description="Visitor messages of this intent "
+                                                                                "(at least 5; a dozen or more "
+                                                                                "learns well).")
+    buttons: list[ButtonOut] = Field([], max_length=6)
+
+    @field_validator("examples")
+    @classmethod
+    def _distinct_and_filled(cls, value: list[str]) -> list[str]:
+        cleaned = list(dict.fromkeys(v.strip() for v in value))
+        if any(not v for v in cleaned):
+            raise ValueError("an example is empty")
+        if len(cleaned) < 5:
+            raise ValueError("needs at least 5 different examples")
+        return cleaned
+
+
+class NewIntentOut(BaseModel):
+    name: str
+    answer: str
+    buttons: list[ButtonOut]
+    examples: list[str]
+    agent_id: int | None
+    created_at: str

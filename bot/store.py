@@ -6,6 +6,7 @@ up to date before use.
     messages       every turn (user, bot, agent); bot turns keep intent, confidence, template, decision
     notes          agents' private notes on a conversation
     corrections    an agent's relabelling of a user message's intent (what redistillation learns from)
+    new_intents    intents agents added (answer and examples), learned by the next redistillation
     agents         support-agent accounts (argon2 password hashes) and their login tokens
     orders         the shop's orders, which the order actions look up and cancel
 """
@@ -120,6 +121,20 @@ class Correction(Base):
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str] = mapped_column(String(128))
     predicted_intent: Mapped[str | None] = mapped_column(String(128))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class NewIntent(Base):
+    """An intent an agent added through the API, with its answer and example messages; the next
+    redistillation learns it."""
+
+    __tablename__ = "new_intents"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list] = mapped_column(JSON, default=list)
+    examples: Mapped[list] = mapped_column(JSON)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from bot.store import Correction, Message, make_engine, make_sessionmaker
+from bot.store import Correction, Message, NewIntent, make_engine, make_sessionmaker
 
 _PAYLOAD = re.compile(r"^/[A-Za-z0-9_]+$")  # a quick-reply button, not something a visitor wrote
 
@@ -20,7 +20,8 @@ class Labelled:
     text: str
     intent: str
     source: str
-    """correction (an agent changed the intent), confirmation (an agent kept it) or thumbs_up."""
+    """correction (an agent changed the intent), confirmation (an agent kept it), thumbs_up, or new_intent
+    (an example of an intent an agent added)."""
     predicted: str | None = None
 
 
@@ -28,6 +29,8 @@ class Labelled:
 class Harvest:
     labelled: list[Labelled] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
+    new_intents: list[dict] = field(default_factory=list)
+    """Intents agents added through the API: name, answer, buttons, examples."""
     new_since: dict = field(default_factory=dict)
     """How many of each kind arrived since the last run (what makes a run worth doing)."""
 
@@ -47,7 +50,12 @@ def collect(db_url: str, since: datetime | None) -> Harvest:
     try:
         with make_sessionmaker(engine)() as db:
             labelled_ids = set()
-            fresh = {"correction": 0, "confirmation": 0, "thumbs_up": 0, "unlabelled": 0}
+            fresh = {"correction": 0, "confirmation": 0, "thumbs_up": 0, "new_intent": 0, "unlabelled": 0}
+            for intent in db.scalars(select(NewIntent).order_by(NewIntent.created_at)):
+                harvest.new_intents.append({"name": intent.name, "answer": intent.answer, "buttons": intent.buttons,
+                                            "examples": intent.examples})
+                harvest.labelled += [Labelled(text, intent.name, "new_intent") for text in intent.examples]
+                fresh["new_intent"] += since is None or _aware(intent.created_at) > since
             for correction, message in db.execute(select(Correction, Message)
                                                   .join(Message, Message.id == Correction.message_id)
                                                   .order_by(Correction.id)):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from bot.artifact import Artifact, Registry, read_json, write_json
 from bot.nlu import IntentClassifier
 from distill.config import DistillConfig
@@ -67,7 +69,7 @@ def merge(base: list[Example], harvest: Harvest, golden: list[Example], holdout_
     never_train = held_keys | {normalise(e.text) for e in golden}
     train = {normalise(e.text): e for e in base if normalise(e.text) not in never_train}
     added = Counter()
-    order = {"thumbs_up": 0, "confirmation": 1, "correction": 2}  # the agents' word last: it wins
+    order = {"thumbs_up": 0, "new_intent": 1, "confirmation": 2, "correction": 3}  # the agents' word last: it wins
     for item in sorted(harvest.labelled, key=lambda i: order[i.source]):
         key = normalise(item.text)
         if key in never_train:
@@ -80,6 +82,20 @@ def merge(base: list[Example], harvest: Harvest, golden: list[Example], holdout_
                   and normalise(t) not in never_train]
     held_out = list({normalise(c.text): Example(c.text, c.intent) for c in held}.values())
     return Merged(list(train.values()), held_out, unlabelled, dict(added))
+
+
+def templates_with_new_intents(base: Path | None, new_intents: list[dict], target: Path) -> Path | None:
+    """The base templates plus one template per intent added through the API (its answer and buttons, and a
+    few of its examples for the retrieval index), unless the base already answers that intent."""
+    if not new_intents:
+        return base
+    data = yaml.safe_load(base.read_text()) if base else {"slots": {}, "templates": []}
+    answered = {t.get("intent") for t in data.get("templates") or []}
+    data["templates"] = list(data.get("templates") or []) + [
+        {"id": f"{i['name']}_answer", "intent": i["name"], "examples": i["examples"][:5], "text": i["answer"],
+         "buttons": i["buttons"], "action": None} for i in new_intents if i["name"] not in answered]
+    target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return target
 
 
 def data_digest(paths: list[Path]) -> str:
@@ -158,7 +174,9 @@ def redistill(options: Options) -> tuple[int, dict]:
         report = {"started_at": started.isoformat(timespec="seconds"), "current": current.version,
                   "since": since.isoformat() if since else None, "cleared_leftovers": cleared,
                   "harvest": {"new_since_last_run": harvest.new_since,
-                              "labelled": {s: harvest.count(s) for s in ("correction", "confirmation", "thumbs_up")},
+                              "labelled": {s: harvest.count(s) for s in ("correction", "confirmation", "thumbs_up",
+                                                                         "new_intent")},
+                              "new_intents_added": [i["name"] for i in harvest.new_intents],
                               "unlabelled": len(harvest.unlabelled)},
                   "data": {"train_messages": len(merged.train), "held_out_corrections": len(merged.held_out),
                            "unlabelled_messages": len(merged.unlabelled), "added": merged.added,
@@ -168,18 +186,19 @@ def redistill(options: Options) -> tuple[int, dict]:
             return _finish(options, registry, report, NOTHING_NEW, "nothing new to learn since the last run")
         if options.dry_run:
             return _finish(options, registry, report, PUBLISHED, "dry run: nothing distilled")
-        return _distil_and_gate(options, registry, current, merged, golden, report, started, digest)
+        return _distil_and_gate(options, registry, current, harvest, merged, golden, report, started, digest)
 
 
-def _distil_and_gate(options: Options, registry: Registry, current: Artifact, merged: Merged, golden: list[Example],
-                     report: dict, started: datetime, digest: str) -> tuple[int, dict]:
+def _distil_and_gate(options: Options, registry: Registry, current: Artifact, harvest: Harvest, merged: Merged,
+                     golden: list[Example], report: dict, started: datetime, digest: str) -> tuple[int, dict]:
     work = registry.root / ".redistill"
     work.mkdir(exist_ok=True)
     train_file, unlabelled_file = work / "train.jsonl", work / "unlabelled.txt"
     train_file.write_text("".join(json.dumps({"text": e.text, "intent": e.intent}, ensure_ascii=False) + "\n"
                                   for e in merged.train))
     unlabelled_file.write_text("".join(" ".join(t.split()) + "\n" for t in merged.unlabelled))
-    inputs = RunInputs([train_file], test=[options.golden], templates=options.templates,
+    templates = templates_with_new_intents(options.templates, harvest.new_intents, work / "templates.yml")
+    inputs = RunInputs([train_file], test=[options.golden], templates=templates,
                        unlabelled=[unlabelled_file] if merged.unlabelled else [])
     config = options.config
     if options.from_current:

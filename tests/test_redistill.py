@@ -47,16 +47,6 @@ GIFT_WRAP = ["can you gift wrap my order", "do you offer gift wrapping", "is gif
              "I want this wrapped as a present", "can you wrap it as a gift please", "gift wrap option?",
              "how much is gift wrapping", "could the parcel be gift wrapped", "add gift wrapping to my order",
              "can I get it wrapped for a birthday", "do you wrap presents", "gift wrapping for my order please"]
-GIFT_WRAP_TEMPLATE = """
-  - id: gift_wrapping_offer
-    intent: gift_wrapping
-    examples:
-      - "can you gift wrap my order"
-      - "do you offer gift wrapping"
-    text: "We gift-wrap any order for €3.50: tick \\"Gift wrapping\\" at checkout, or reply within an hour of ordering."
-    buttons: []
-    action: null
-"""
 
 
 # 99% int8 agreement (the default 99.5% allows one disagreement in the 377 golden messages): these tests
@@ -116,7 +106,7 @@ def test_collect_reads_corrections_confirmations_thumbs_up_and_new_messages(tmp_
     assert got == {("wo ist mein Paket", "order_status", "correction"), ("thanks", "thanks", "confirmation"),
                    ("how much is shipping", "shipping_cost", "thumbs_up")}  # a button press is not a phrasing
     assert harvest.unlabelled == ["something new"]  # only what came after `since`, and nothing labelled
-    assert harvest.new_since == {"correction": 1, "confirmation": 1, "thumbs_up": 0, "unlabelled": 1}
+    assert harvest.new_since == {"correction": 1, "confirmation": 1, "thumbs_up": 0, "new_intent": 0, "unlabelled": 1}
 
 
 def test_the_gate_checks_golden_accuracy_held_out_corrections_and_recall():
@@ -244,22 +234,37 @@ def test_agents_corrections_are_learned_and_published_under_load(live_registry, 
     assert "nothing new" in second.stdout
 
 
-def test_a_new_intent_with_its_template_is_learned_in_one_run(live_registry, tmp_path):
-    """An intent and its answer template added to the data, with a dozen messages: learned and answered."""
+def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry, tmp_path):
+    """An agent adds an intent with its answer and a dozen messages through the agent API; one run learns it
+    and the published bot answers it with that answer. (Adding it to data/train.jsonl and
+    data/templates.yml works the same way: those are the run's base data.)"""
     db_url = f"sqlite:///{tmp_path / 'bot.db'}"
-    train, templates = tmp_path / "train.jsonl", tmp_path / "templates.yml"
-    train.write_text((DATA / "train.jsonl").read_text() + "".join(
-        json.dumps({"text": t, "intent": "gift_wrapping"}) + "\n" for t in GIFT_WRAP))
-    templates.write_text((DATA / "templates.yml").read_text().rstrip("\n") + "\n" + GIFT_WRAP_TEMPLATE)
-    run = redistill_cli(live_registry, db_url, "--train", str(train), "--templates", str(templates), *AGREEMENT)
+    add_agent(db_url, "alice", "Alice")
+    answer = "We gift-wrap any order for €3.50: tick \"Gift wrapping\" at checkout. Questions? {support_email}"
+    with served(live_registry, db_url) as (url, _process):
+        alice = login(url, "alice")
+        added = alice.post("/intents", json={"name": "gift_wrapping", "answer": answer, "examples": GIFT_WRAP,
+                                             "buttons": [{"title": "Talk to a person", "payload": "/contact_human"}]})
+        assert added.status_code == 201, added.text
+        assert alice.post("/intents", json={"name": "gift_wrapping", "answer": answer,
+                                            "examples": GIFT_WRAP}).status_code == 409
+        assert alice.post("/intents", json={"name": "order_status", "answer": "x",
+                                            "examples": GIFT_WRAP}).status_code == 409  # the model knows it
+        bad = alice.post("/intents", json={"name": "gift_notes", "answer": "see {nowhere}", "examples": GIFT_WRAP})
+        assert bad.status_code == 422 and "unknown placeholders ['nowhere']" in bad.json()["detail"]
+        assert [i["name"] for i in alice.get("/intents/new").json()] == ["gift_wrapping"]
+
+    run = redistill_cli(live_registry, db_url, *AGREEMENT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(next((live_registry / "reports").glob("*.json")).read_text())
-    assert report["new_intents"] == ["gift_wrapping"] and report["data"]["base_data_changed"]
+    assert report["new_intents"] == ["gift_wrapping"] and report["harvest"]["labelled"]["new_intent"] == 12
     after = ServedModel.load(live_registry)
     assert after.version == "v0002" and "gift_wrapping" in after.classifier.labels
-    assert after.classifier.predict("could you wrap it as a gift").top.name == "gift_wrapping"
-    assert after.retriever.best_for_intent(after.classifier.predict("please gift wrap it").embedding,
-                                           "gift_wrapping").id == "gift_wrapping_offer"
+    asked = after.classifier.predict("could you wrap it as a gift")
+    assert asked.top.name == "gift_wrapping"
+    template = after.retriever.best_for_intent(asked.embedding, "gift_wrapping")
+    assert template.id == "gift_wrapping_answer" and template.render(after.retriever.book.slots).startswith(
+        "We gift-wrap any order for €3.50")
 
 
 def test_a_poor_candidate_is_rejected_and_current_stays(live_registry, tmp_path):

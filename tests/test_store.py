@@ -16,7 +16,7 @@ def test_migrations_build_exactly_the_models_schema(db_url):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0004"
     make_engine(db_url).dispose()  # a second start finds nothing to do
     engine.dispose()
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Query, Request
+from sqlalchemy import select
 
 from bot import agents, desk, stats
 from bot.routes.common import bearer, publish
@@ -21,6 +22,8 @@ from bot.schemas import (
     LoginOut,
     LoginRequest,
     MessageOut,
+    NewIntentOut,
+    NewIntentRequest,
     NoteOut,
     RelabelOut,
     RelabelRequest,
@@ -31,7 +34,8 @@ from bot.schemas import (
     TranscriptOut,
     error,
 )
-from bot.store import Agent
+from bot.store import Agent, NewIntent
+from bot.templates import Template
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
 UNAUTHORIZED = {401: error("missing, invalid or expired agent token")}
@@ -261,3 +265,42 @@ def dashboard(me: Me, request: Request, days: Annotated[int, Query(ge=1, le=366)
     with request.app.state.sessions() as db:
         return StatsOut(days=stats.daily(db, days),
                         model=stats.model_summary(model.version, model.classifier.backend, model.metrics))
+
+
+def _new_intent_view(row: NewIntent) -> dict:
+    return {"name": row.name, "answer": row.answer, "buttons": row.buttons, "examples": row.examples,
+            "agent_id": row.agent_id, "created_at": row.created_at.isoformat()}
+
+
+@router.post("/intents", response_model=NewIntentOut, status_code=201,
+             responses={**UNAUTHORIZED, 409: error("the intent exists already"),
+                        422: error("invalid name, answer, examples or buttons")})
+def add_intent(body: NewIntentRequest, me: Me, request: Request) -> dict:
+    """A new intent with its answer and example messages. The bot does not know it yet: the next
+    redistillation learns it (and its answer becomes a template)."""
+    model = request.app.state.holder.model
+    unknown = Template(id="new", intent=body.name, examples=body.examples, text=body.answer).placeholders() - \
+        set(model.retriever.book.slots)
+    if unknown:
+        raise HTTPException(422, f"answer: unknown placeholders {sorted(unknown)}; known: "
+                                 f"{sorted(model.retriever.book.slots)}")
+    labels = set(model.classifier.labels)
+    for button in body.buttons:
+        target = button.payload.removeprefix("/")
+        if button.payload.startswith("/") and target not in labels and target != body.name:
+            raise HTTPException(422, f"buttons: payload {button.payload!r} names an unknown intent")
+    with request.app.state.sessions.begin() as db:
+        if body.name in labels or db.get(NewIntent, body.name) is not None:
+            raise HTTPException(409, f"intent {body.name!r} exists already")
+        row = NewIntent(name=body.name, answer=body.answer, buttons=[b.model_dump() for b in body.buttons],
+                        examples=body.examples, agent_id=me.id)
+        db.add(row)
+        db.flush()
+        return _new_intent_view(row)
+
+
+@router.get("/intents/new", response_model=list[NewIntentOut], responses=UNAUTHORIZED)
+def new_intents(me: Me, request: Request) -> list[dict]:
+    """Intents added through the API, oldest first (learned by the next redistillation)."""
+    with request.app.state.sessions() as db:
+        return [_new_intent_view(r) for r in db.scalars(select(NewIntent).order_by(NewIntent.created_at))]
