@@ -157,3 +157,23 @@ def actions(
     executor = ActionExecutor()
     executor.register_package("bot.actions")
     run(executor, port=port)
+
+
+@app.command("settings")
+def settings_reference() -> None:
+    """Print every runtime setting as a Markdown table: environment variable, default, meaning (the
+    configuration reference in deploy/README.md is this output)."""
+    from bot.settings import Settings
+
+    typer.echo(settings_table(Settings))
+
+
+def settings_table(settings_class) -> str:
+    rows = ["| environment variable | default | meaning |", "|---|---|---|"]
+    for name, field in settings_class.model_fields.items():
+        variable = f"`DISTILBOT_{name.upper()}`"
+        if name == "redis_url":
+            variable += " or `REDIS_URL`"
+        default = "" if field.default is None else f"`{field.default}`"
+        rows.append(f"| {variable} | {default} | {field.description or ''} |")
+    return "\n".join(rows)
