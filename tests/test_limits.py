@@ -30,7 +30,8 @@ def limited(demo_registry, tmp_path_factory):
 
 def new_client() -> str:
     """A client address nobody has used (the Redis-backed counters outlive a test run by a minute)."""
-    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    pick = random.SystemRandom()  # not the seeded global generator: an address no earlier run used
+    return f"10.{pick.randrange(256)}.{pick.randrange(256)}.{pick.randrange(1, 255)}"
 
 
 def chat(url: str, client: str, origin: str | None = None) -> httpx.Response:

@@ -157,7 +157,8 @@ def test_the_rate_limit_is_one_budget_for_all_replicas(demo_registry, pg_url, re
     with 429 and Retry-After. The client address is this run's own (uvicorn trusts X-Forwarded-For from
     127.0.0.1), so counts left in Redis by earlier runs cannot interfere."""
     limit = "5/10 minutes"
-    client = {"X-Forwarded-For": f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"}
+    pick = random.SystemRandom()  # not the seeded global generator: an address no earlier run used
+    client = {"X-Forwarded-For": f"10.{pick.randint(0, 255)}.{pick.randint(0, 255)}.{pick.randint(1, 254)}"}
     env_a = {"DISTILBOT_REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}
     env_b = {"REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}  # the alias the settings also accept
     with two_replicas(demo_registry, pg_url, env_a, env_b) as (url_a, url_b):

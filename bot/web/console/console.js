@@ -26,6 +26,7 @@ const state = {
   filters: { status: "", low_confidence: false, thumbs_down: false, mine: false, intent: "", q: "", since: "", until: "" },
   limit: PAGE,
   inbox: [],
+  early: [], // live messages of the conversation being opened, kept until its transcript has loaded
   total: 0,
   counts: {},
   waitingIds: null, // ids seen waiting at the last fetch (null before the first): to announce new ones
@@ -557,6 +558,7 @@ async function openConversation(id, { quiet = false } = {}) {
   state.openId = id;
   if (switching) {
     state.open = null;
+    state.early = [];
     $("conv-empty").hidden = true;
     $("conv").hidden = false;
     $("details").hidden = true;
@@ -577,6 +579,13 @@ async function openConversation(id, { quiet = false } = {}) {
     return;
   }
   if (state.openId !== id) return;
+  // Messages that arrived live while this request was in flight are newer than its answer: keep them.
+  const last = lastMessageId(data) ?? 0;
+  const previous = state.open?.id === id ? state.open.transcript : [];
+  for (const message of [...previous, ...state.early].filter((m) => m.id > last)) {
+    if (!data.transcript.some((m) => m.id === message.id)) data.transcript.push({ ranking: [], correction: null, ...message });
+  }
+  state.early = [];
   state.open = data;
   markSeen(id, lastMessageId(data));
   renderConversation();
@@ -1027,7 +1036,8 @@ function resync() {
 function onMessageEvent(event) {
   const { conversation_id: id, message } = event;
   if (id === state.openId) {
-    addMessage(message);
+    if (state.open) addMessage(message);
+    else state.early.push(message); // the conversation is still loading: merged when it arrives
     if (message.role === "user") setText("typing", "");
   }
   const row = state.inbox.find((c) => c.id === id);
