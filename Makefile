@@ -6,7 +6,7 @@ REGISTRY := var/registry
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test distill serve clean browser
+.PHONY: demo test distill serve clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,13 @@ demo: $(VENV)/.installed
 	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000 \
 		--seed-orders data/orders.json
 
-## browser: Debian's Chromium for the browser tests (Playwright drives it; no browser download)
-browser:
-	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+## system-packages: Debian's Chromium for the browser tests (Playwright drives it; no browser download) and
+## nginx for the two-replica tests and benchmark
+system-packages:
+	@test -x $(CHROMIUM) -a -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq chromium nginx)
 
 ## test: the whole test suite
-test: $(VENV)/.installed browser
+test: $(VENV)/.installed system-packages
 	$(PY) -m pytest
 
 clean:

@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # which keeps the slowest requests close to the typical ones under load.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         app.state.settings = settings
-        app.state.holder = holder = ModelHolder(settings.registry, settings.backend, settings.clarify_margin)
+        app.state.holder = holder = ModelHolder(settings.registry, settings.backend, settings.clarify_margin,
+                                                    settings.model_threads)
         engine = make_engine(settings.db_url)
         app.state.sessions = sessions = make_sessionmaker(engine)
         if settings.seed_orders is not None:

@@ -136,6 +136,52 @@ def agent_list(db: DbOption = None) -> None:
             typer.echo(f"{agent.id}\t{agent.username}\t{agent.display_name}")
 
 
+model_app = typer.Typer(help="The model registry's versions: list them, roll out or roll back one (every API "
+                             "process picks the change up by itself).", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+RegistryOption = Annotated[Path | None, typer.Option("--registry", help="Model registry folder (default: "
+                                                                         "DISTILBOT_REGISTRY, else var/registry).")]
+
+
+@model_app.command("list")
+def model_list(registry: RegistryOption = None) -> None:
+    """Every published version: when it was made, its test-set accuracy, and which one is current (*)."""
+    from bot.artifact import Artifact, Registry
+
+    store = Registry(_settings(registry=registry).registry)
+    current = store.current()
+    if not store.versions():
+        raise typer.BadParameter(f"{store.root}: no published version", param_hint="--registry")
+    for version in store.versions():
+        artifact = Artifact(store.root / version)
+        accuracy = artifact.metrics().get("student", {}).get("accuracy")
+        mark = "*" if current is not None and current.version == version else " "
+        typer.echo(f"{mark} {version}\t{artifact.manifest.get('created_at', '')}\t"
+                   f"accuracy {'–' if accuracy is None else f'{100 * accuracy:.2f}%'}")
+
+
+@model_app.command("use")
+def model_use(version: Annotated[str, typer.Argument(help="The version to serve, e.g. v0007 (see `model list`).")],
+              registry: RegistryOption = None) -> None:
+    """Make VERSION current (a rollout or a rollback): one atomic switch, under the registry's lock so no
+    redistillation publishes over it at the same moment."""
+    from bot.artifact import ArtifactError, Registry, RegistryBusy
+
+    store = Registry(_settings(registry=registry).registry)
+    try:
+        with store.lock():
+            before = store.current()
+            store.switch(version)
+    except RegistryBusy as exc:
+        typer.echo(f"error: {exc}; try again when it is done", err=True)
+        raise typer.Exit(5) from None
+    except ArtifactError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"current: {version} (was {before.version if before else 'none'}); the API processes reload it "
+               "within DISTILBOT_RELOAD_INTERVAL_S")
+
+
 @app.command()
 def actions(
     port: Annotated[int, typer.Option(help="Port of the action server.")] = 5055,

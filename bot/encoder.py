@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
+from bot.tokens import length_sorted_batches, saved_max_length
+
 
 def _sentence_transformers_layout(path: Path) -> tuple[Path, str, bool]:
     """Where the transformer lives in a sentence-transformers directory, its pooling mode, and
@@ -35,18 +37,6 @@ def _sentence_transformers_layout(path: Path) -> tuple[Path, str, bool]:
     return transformer_dir, pooling, normalize
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Padded token ids and attention mask, cut at `max_length` tokens."""
-    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-
-
-def length_sorted_batches(texts: list[str], batch_size: int) -> list[list[int]]:
-    """Indices of `texts` in batches of similar length, so a batch carries little padding."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-
 class SentenceEncoder(nn.Module):
     """A transformer with pooling and normalisation: `forward` takes token ids, returns sentence vectors."""
 
@@ -66,17 +56,11 @@ class SentenceEncoder(nn.Module):
         """Load a local sentence-transformers (or plain Hugging Face) directory; `max_length` defaults to
         the one it was saved with."""
         path = Path(path)
-        max_length = max_length or cls.configured_max_length(path)
+        max_length = max_length or saved_max_length(path)
         transformer_dir, pooling, normalize = _sentence_transformers_layout(path)
         transformer = AutoModel.from_pretrained(transformer_dir)
         tokenizer = AutoTokenizer.from_pretrained(transformer_dir)
         return cls(transformer, tokenizer, pooling, normalize, max_length).eval()
-
-    @staticmethod
-    def configured_max_length(path: str | Path, default: int = 64) -> int:
-        """The `max_seq_length` a saved directory was written with."""
-        config = Path(path) / "sentence_bert_config.json"
-        return json.loads(config.read_text()).get("max_seq_length", default) if config.exists() else default
 
     @property
     def dim(self) -> int:
@@ -87,7 +71,10 @@ class SentenceEncoder(nn.Module):
         return next(self.parameters()).device
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return tokenize(self.tokenizer, texts, self.max_length)
+        """Padded token ids and attention mask, cut at `max_length` tokens."""
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.forward_with_layers(input_ids, attention_mask)[0]

@@ -19,8 +19,8 @@ from bot.served_model import ServedModel
 
 
 class ModelHolder:
-    def __init__(self, path: Path, backend: str, clarify_margin: float | None = None):
-        self.path, self.backend, self.clarify_margin = Path(path), backend, clarify_margin
+    def __init__(self, path: Path, backend: str, clarify_margin: float | None = None, threads: int = 0):
+        self.path, self.backend, self.clarify_margin, self.threads = Path(path), backend, clarify_margin, threads
         self.target = self._target()
         self.model = self._load(self.target)
         telemetry.serving(self.model.version, self.model.classifier.backend)
@@ -28,7 +28,7 @@ class ModelHolder:
     def _load(self, target: str | None = None) -> ServedModel:
         """The version `target` (else what the path names), with the operator's clarify margin in place of the
         artifact's when one is set."""
-        model = ServedModel.load(self.path / target if target else self.path, self.backend)
+        model = ServedModel.load(self.path / target if target else self.path, self.backend, self.threads)
         if self.clarify_margin is None:
             return model
         return dataclasses.replace(model, policy=dataclasses.replace(model.policy, clarify_margin=self.clarify_margin))

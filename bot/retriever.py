@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
-import torch
 
-from bot.encoder import SentenceEncoder
 from bot.templates import Template, TemplateBook
+
+if TYPE_CHECKING:
+    from bot.encoder import SentenceEncoder
+    from bot.nlu import IntentClassifier
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,9 @@ class TemplateRetriever:
         self._by_id = {t.id: t for t in book.templates}
 
     @classmethod
-    def build(cls, book: TemplateBook, encoder: SentenceEncoder) -> TemplateRetriever:
+    def build(cls, book: TemplateBook, encoder: SentenceEncoder | IntentClassifier) -> TemplateRetriever:
         rows = [t.id for t in book.templates for _ in t.examples]
-        vectors = encoder.encode([q for t in book.templates for q in t.examples]).numpy()
+        vectors = np.asarray(encoder.encode([q for t in book.templates for q in t.examples]), dtype=np.float32)
         index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         return cls(book, index, rows)
@@ -50,9 +53,10 @@ class TemplateRetriever:
         index = faiss.read_index(str(directory / "templates.faiss"))
         return cls(book, index, json.loads((directory / "templates_rows.json").read_text()))
 
-    def search(self, embedding: torch.Tensor, k: int = 5) -> list[TemplateHit]:
-        """The best `k` distinct templates, each scored by its closest example question."""
-        query = np.ascontiguousarray(embedding.detach().float().cpu().numpy().reshape(1, -1))
+    def search(self, embedding: np.ndarray, k: int = 5) -> list[TemplateHit]:
+        """The best `k` distinct templates, each scored by its closest example question (`embedding`: a
+        numpy vector, or anything numpy can read, like a CPU tensor)."""
+        query = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(1, -1))
         scores, indices = self.index.search(query, min(self.index.ntotal, k * 8))
         hits: dict[str, float] = {}
         for score, row in zip(scores[0], indices[0]):
@@ -60,7 +64,7 @@ class TemplateRetriever:
                 hits[self.rows[row]] = float(score)
         return [TemplateHit(self._by_id[tid], s) for tid, s in list(hits.items())[:k]]
 
-    def best_for_intent(self, embedding: torch.Tensor, intent: str) -> Template | None:
+    def best_for_intent(self, embedding: np.ndarray, intent: str) -> Template | None:
         """The intent's template closest to the message; the intent's first one if none is near."""
         candidates = self.book.for_intent(intent)
         if len(candidates) <= 1:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
                                                        "table at start-up (e.g. data/orders.json).")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
+    model_threads: int = Field(0, ge=0, description="CPU threads the ONNX model uses per process; 0: one per core "
+                               "of the machine. Set it to the CPUs a container may use (its Kubernetes CPU "
+                               "request), else every replica on a node starts one thread per node core.")
     threads: int = Field(4, ge=1, description="Requests worked on at once by one server process (the rest queue in "
                                               "arrival order).")
     max_batch: int = Field(32, ge=1, description="Most messages the model runs in one call when requests "

@@ -7,10 +7,12 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, OnnxStudent, TorchStudent
+from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, OnnxStudent
+from bot.torch_student import TorchStudent
 
 OPSET = 17
 
@@ -62,22 +64,23 @@ def quantize_int8(source: Path, target: Path, block_size: int = 32) -> Path:
     return target
 
 
-def agreement_with(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+def agreement_with(reference: np.ndarray, candidate: np.ndarray) -> float:
     """Share of messages whose top intent is the same under both logits."""
-    return float((reference.argmax(-1) == candidate.argmax(-1)).float().mean())
+    return float(np.mean(np.asarray(reference).argmax(-1) == np.asarray(candidate).argmax(-1)))
 
 
 def onnx_classifier(reference: IntentClassifier, path: Path, backend: str) -> IntentClassifier:
     """The exported model with everything else (tokenizer, labels, calibration) taken from `reference`."""
-    return IntentClassifier(OnnxStudent(path), reference.tokenizer, reference.labels, reference.temperature,
-                            reference.max_length, backend, reference.oos_score)
+    return IntentClassifier(OnnxStudent(path, threads=torch.get_num_threads()), reference.tokenizer,
+                            reference.labels, reference.temperature, reference.max_length, backend,
+                            reference.oos_score)
 
 
 def export_checked(pytorch: IntentClassifier, directory: Path, texts: list[str], formats: list[str],
                    min_agreement: float) -> dict:
     """Write the ONNX files of `formats` ("fp32", "int8") into `directory` and check each against the
     PyTorch student on `texts` (the test set); raises ExportError, removing the files, below `min_agreement`."""
-    student: TorchStudent = pytorch.model
+    student: TorchStudent = pytorch.model.student
     reference = pytorch.logits(texts)
     paths = {"fp32": export_onnx(student.encoder, student.head, directory / ONNX_FP32)}
     if "int8" in formats:
@@ -87,7 +90,7 @@ def export_checked(pytorch: IntentClassifier, directory: Path, texts: list[str],
     for name, path in paths.items():
         logits = onnx_classifier(pytorch, path, f"onnx-{name}").logits(texts)
         report[name] = {"agreement": agreement_with(reference, logits),
-                        "max_abs_logit_diff": float((reference - logits).abs().max()),
+                        "max_abs_logit_diff": float(np.abs(reference - logits).max()),
                         "disk_mb": round(path.stat().st_size / 2**20, 2), "messages": len(texts)}
     failed = {name: r["agreement"] for name, r in report.items() if r["agreement"] < min_agreement}
     if failed:

@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from bot.artifact import FORMAT_VERSION, Registry, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_INT8, IntentClassifier, save_head, scope_scores
+from bot.nlu import ONNX_INT8, IntentClassifier, scope_scores
 from bot.retriever import TemplateRetriever
+from bot.torch_student import save_head
 from distill import weights
 from distill.cache import EmbeddingCache
 from distill.calibration import choose_threshold, fit_temperature, intent_thresholds, tune_threshold
@@ -103,7 +104,7 @@ def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature
                          config: DistillConfig) -> float:
     """The out-of-scope threshold on the configured score: fixed, tuned on out-of-scope validation
     examples, or a low quantile of the correct answers' scores."""
-    scores = scope_scores(logits, temperature, config.oos_score)
+    scores = torch.from_numpy(scope_scores(logits, temperature, config.oos_score))
     correct, is_oos = logits.argmax(-1) == labels, labels < 0
     if config.oos_threshold is not None:
         return config.oos_threshold
@@ -388,7 +389,7 @@ class DistillRun:
                     served = onnx_classifier(pytorch, staged / ONNX_INT8, "onnx-int8")
             self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
 
-            valid_logits = served.logits(self.valid_texts)
+            valid_logits = torch.from_numpy(served.logits(self.valid_texts))
             served.temperature = pytorch.temperature = fit_temperature(valid_logits[self.y_valid >= 0],
                                                                        self.y_valid[self.y_valid >= 0])
             threshold = choose_oos_threshold(valid_logits, self.y_valid, served.temperature, config)

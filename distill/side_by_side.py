@@ -45,7 +45,7 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
     y_valid = job.y_valid
     teacher_temperature = fit_temperature(teacher_valid_logits[y_valid >= 0], y_valid[y_valid >= 0])
     teacher.cpu()
-    student_emb, student_logits = served.embed_and_score(texts)
+    student_emb, student_logits = map(torch.from_numpy, served.embed_and_score(texts))
     teacher_pred = [labels[i] for i in teacher_logits[in_scope].argmax(-1).tolist()]
     student_pred = [labels[i] for i in student_logits[in_scope].argmax(-1).tolist()]
     teacher_model = IntentClassifier.from_torch(teacher.encoder, teacher.head, labels)
@@ -60,7 +60,7 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
                        "temperature": teacher_temperature,
                        "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
                                                          teacher_temperature)}
-    student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(pytorch.model),
+    student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(pytorch.model.student),
                        "backend": served.backend, "latency_ms": latency["student"],
                        "throughput_msgs_s": throughput(served.logits, sample),
                        "agreement": agreement(student_pred, teacher_pred),
@@ -74,7 +74,7 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
         for metrics, logits, temperature, cut in (
                 (teacher_metrics, teacher_logits, teacher_temperature, teacher_threshold),
                 (student_metrics, student_logits, served.temperature, threshold)):
-            scores = scope_scores(logits, temperature, config.oos_score)
+            scores = torch.from_numpy(scope_scores(logits, temperature, config.oos_score))
             metrics["oos"] = oos_metrics(scores, logits.argmax(-1) == y_gold, ~in_scope, cut)
             metrics["oos"]["score"] = config.oos_score
     if retriever is not None:
@@ -101,12 +101,12 @@ def evaluate_artifact(model_dir: Path, test_file: Path, label_column: str | None
     texts = [e.text for e in examples]
     is_oos = torch.tensor([e.intent == oos_label for e in examples])
     gold = [e.intent for e in examples if e.intent != oos_label]
-    logits = served.logits(texts)
+    logits = torch.from_numpy(served.logits(texts))
     predicted = [served.labels[i] for i in logits[~is_oos].argmax(-1).tolist()]
     latency = paired_latency({"student": served.predict_intent}, texts[:latency_messages])["student"]
     student = {**classification_metrics(gold, predicted), "backend": served.backend, "latency_ms": latency}
     if is_oos.any():
-        scores = scope_scores(logits, served.temperature, served.oos_score)
+        scores = torch.from_numpy(scope_scores(logits, served.temperature, served.oos_score))
         correct = torch.tensor([not oos and served.labels[i] == e.intent
                                 for i, e, oos in zip(logits.argmax(-1).tolist(), examples, is_oos.tolist())])
         student["oos"] = oos_metrics(scores, correct, is_oos, artifact.calibration().oos_threshold)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,6 +100,24 @@ def tiny_overrides(teacher_dir, student_dir) -> list[str]:
 
 
 PG_ADMIN_URL = os.environ.get("DISTILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DISTILBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the shared server; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -105,18 +126,30 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'bot.db'}"
         return
-    import uuid
+    with fresh_pg_database("distilbot_test") as url:
+        yield url
 
-    from sqlalchemy import create_engine, text
 
-    name = f"distilbot_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    """A fresh PostgreSQL database for one module's API replicas."""
+    with fresh_pg_database("distilbot_replicas") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    """The shared Redis; fail at once (not after the servers' 120 s readiness wait) when it is not there."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"these tests need Redis at {REDIS_URL} (DISTILBOT_TEST_REDIS): {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
 
 
 CHROMIUM = os.environ.get("DISTILBOT_CHROMIUM", "/usr/bin/chromium")

@@ -71,6 +71,19 @@ def served(registry, db_url: str, env: dict[str, str] | None = None):
         stop(process)
 
 
+def compose_api_env() -> dict[str, str]:
+    """The API replicas' settings in deploy/compose.yaml (its `environment`) and the serving image's
+    (DISTILBOT_BACKEND), so that tests of several replicas run them configured as compose does."""
+    import re
+
+    import yaml
+
+    api = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["api"]
+    dockerfile = (ROOT / "deploy" / "docker" / "serve.Dockerfile").read_text()
+    return {**{name: str(value) for name, value in api["environment"].items()},
+            "DISTILBOT_BACKEND": re.search(r"DISTILBOT_BACKEND=(\S+)", dockerfile)[1]}
+
+
 def add_agent(db_url: str, username: str, name: str, password: str) -> None:
     """Create an agent account with the real CLI."""
     done = subprocess.run([sys.executable, "-m", "bot", "agent", "add", username, "--name", name, "--db", db_url],

@@ -43,6 +43,7 @@ def test_the_api_has_probes_resources_and_the_registry_and_the_job_a_gpu(rendere
     container = api["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0  # out of the Service before SIGTERM
     assert container["resources"]["requests"]["cpu"] and container["image"] == "distilbot-serve:0.1.0"
     assert {v["persistentVolumeClaim"]["claimName"] for v in api["volumes"] if "persistentVolumeClaim" in v} == \
         {"distilbot-registry"}
@@ -55,6 +56,20 @@ def test_the_api_has_probes_resources_and_the_registry_and_the_job_a_gpu(rendere
     assert "CHANGE_ME" in by_kind["Secret"]["stringData"]["db-url"]  # a template: no real secret committed
 
 
+def test_the_multi_gpu_job_runs_accelerate_with_one_process_per_requested_gpu():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    job = yaml.safe_load((ROOT / "deploy" / "k8s" / "jobs" / "distill-multi-gpu.yaml").read_text())
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    command = container["command"]
+    assert command[:4] == ["accelerate", "launch", "--config_file", "/app/deploy/accelerate/multi-gpu.yaml"]
+    processes = int(command[command.index("--num_processes") + 1])
+    assert processes == container["resources"]["limits"]["nvidia.com/gpu"] > 1
+    config = load_config_from_file(str(ROOT / "deploy" / "accelerate" / "multi-gpu.yaml"))
+    assert config.distributed_type == "MULTI_GPU" and config.mixed_precision == "no"  # the trainer autocasts
+
+
 def test_the_configuration_reference_is_the_settings_class():
     from bot.cli import settings_table
     from bot.settings import Settings
@@ -62,3 +77,47 @@ def test_the_configuration_reference_is_the_settings_class():
     guide = (ROOT / "deploy" / "README.md").read_text()
     documented = guide.split("<!-- settings:begin -->\n")[1].split("\n<!-- settings:end -->")[0]
     assert documented == settings_table(Settings), "regenerate it with `python -m bot settings`"
+
+
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+
+
+def test_the_compose_file_runs_replicas_behind_the_proxy_with_secrets_only_in_an_env_file():
+    """Docker (and so `docker compose config`) does not run here: the file's structure is checked instead."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert set(services) == {"postgres", "redis", "model-init", "api", "proxy", "redistill"}
+    api = services["api"]
+    assert api["deploy"]["replicas"] == 2 and "registry:/registry:ro" in api["volumes"]
+    assert api["build"]["dockerfile"] == "deploy/docker/serve.Dockerfile"
+    assert services["model-init"]["build"]["dockerfile"] == "deploy/docker/train.Dockerfile"
+    assert {"postgres", "redis", "model-init"} <= set(api["depends_on"])
+    assert "/app/deploy/redistill/redistill.sh" in " ".join(services["redistill"]["command"])
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned image {image}"
+        environment = service.get("environment", {})
+        assert not any("PASSWORD" in key or "URL" in key for key in environment), f"{name}: a secret in the file"
+    for mount in services["proxy"]["volumes"]:
+        assert (COMPOSE.parent / mount.split(":")[0]).is_file()
+    example = (COMPOSE.parent / "compose.env.example").read_text()
+    assert "CHANGE_ME" in example and "deploy/compose.env" in (ROOT / ".gitignore").read_text().splitlines()
+    gpu = yaml.safe_load((ROOT / "deploy" / "compose.gpu.yaml").read_text())["services"]
+    assert "accelerate launch --config_file deploy/accelerate/multi-gpu.yaml" in gpu["model-init"]["command"][2]
+
+
+def test_the_compose_proxy_configuration_passes_nginx_t(tmp_path):
+    """With Debian's nginx 1.22; `resolve` (Docker's DNS, nginx >= 1.27.3) and the `api` host are swapped for
+    a fixed address, everything else is checked as written."""
+    from tests.proxy import PROXY_CONF, nginx_binary
+
+    site = (ROOT / "deploy" / "nginx" / "compose.conf").read_text()
+    assert "server api:8000 resolve" in site and "include /etc/nginx/distilbot/proxy.conf;" in site
+    site = site.replace("server api:8000 resolve", "server 127.0.0.1:8000").replace(
+        "/etc/nginx/distilbot/proxy.conf", str(PROXY_CONF))
+    site = "\n".join(line for line in site.splitlines() if not line.startswith("resolver "))
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+                    f"http {{\n{site}\n}}\n")
+    done = subprocess.run([nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from bot.artifact import Registry, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, save_head
+from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier
 from bot.served_model import ServedModel
+from bot.torch_student import save_head
 from distill.export import ExportError, agreement_with, export_checked
 from tests.conftest import DATA
 
@@ -30,11 +32,11 @@ def _tied_student(directory) -> IntentClassifier:
     """Intents "a" and "b" tie exactly on every test text: their weight rows differ only along a direction
     orthogonal to all the texts' embeddings, which quantisation noise does not respect."""
     student = _student(directory)
-    embeddings = student.encode(TEXTS)
+    embeddings = torch.from_numpy(student.encode(TEXTS))
     direction = torch.randn(embeddings.shape[1])
     direction -= torch.linalg.pinv(embeddings) @ (embeddings @ direction)  # remove the texts' span
     with torch.no_grad():
-        head = student.model.head
+        head = student.model.student.head
         head.weight.zero_()
         head.weight[1] = 10 * direction / direction.norm()
         head.bias.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0]))
@@ -49,8 +51,8 @@ def test_onnx_export_agrees_with_pytorch_and_is_served_from_the_artifact(tiny_st
     assert (staged / ONNX_FP32).exists() and (staged / ONNX_INT8).exists()
     assert report["int8"]["disk_mb"] < report["fp32"]["disk_mb"]
 
-    student.model.encoder.save(staged / "encoder")
-    save_head(student.model.head, staged / "head.safetensors")
+    student.model.student.encoder.save(staged / "encoder")
+    save_head(student.model.student.head, staged / "head.safetensors")
     write_json(staged / "labels.json", LABELS)
     write_json(staged / "calibration.json", {"temperature": 1.0, "oos_threshold": 0.1, "clarify_margin": 0.1})
     artifact = Registry(tmp_path / "reg").publish(staged)
@@ -60,10 +62,10 @@ def test_onnx_export_agrees_with_pytorch_and_is_served_from_the_artifact(tiny_st
     for backend in ("onnx", "onnx-int8"):
         embeddings, logits = served[backend].embed_and_score(TEXTS)
         assert embeddings.shape == reference[0].shape and logits.shape == reference[1].shape
-    assert torch.allclose(served["onnx"].logits(TEXTS), reference[1], atol=1e-4)
+    assert np.allclose(served["onnx"].logits(TEXTS), reference[1], atol=1e-4)
     one = served["onnx"].predict(TEXTS[0])
     assert one.top.name == served["torch"].predict(TEXTS[0]).top.name
-    assert torch.allclose(one.embedding, reference[0][0], atol=1e-4)
+    assert np.allclose(one.embedding, reference[0][0], atol=1e-4)
 
 
 def test_parity_check_refuses_an_export_that_disagrees(tiny_student_dir, tmp_path):
@@ -82,6 +84,27 @@ def test_the_real_student_is_served_as_int8_within_the_parity_gate(demo_registry
     assert student["disk_mb"] < student["disk_mb_pytorch"] / 3  # int8 weights and embeddings
     served = ServedModel.load(demo_registry)
     assert served.classifier.backend == "onnx-int8"
+    one_thread = ServedModel.load(demo_registry, threads=1).classifier.model.session  # DISTILBOT_MODEL_THREADS
+    assert one_thread.get_session_options().intra_op_num_threads == 1
     texts = [json.loads(line)["text"] for line in (DATA / "test.jsonl").read_text().splitlines()]
     pytorch = IntentClassifier.from_artifact(artifact, "torch")
     assert agreement_with(pytorch.logits(texts), served.classifier.logits(texts)) >= 0.995
+
+
+def test_serving_tokenizes_exactly_as_transformers_does(demo_registry):
+    """The served bot reads tokenizer.json with the `tokenizers` library alone; the ids and masks must be the
+    ones training saw through transformers, padding and truncation included."""
+    from transformers import AutoTokenizer
+
+    from bot.tokens import encode, load_tokenizer, saved_max_length
+
+    encoder_dir = Registry(demo_registry).current().encoder_dir
+    max_length = saved_max_length(encoder_dir)
+    texts = [json.loads(line)["text"] for line in (DATA / "test.jsonl").read_text().splitlines()]
+    texts += ["wo ist meine Bestellung? 🙂", "我的订单在哪里", "a " * 300, "", "ÉTÉ naïve café"]
+    ours = encode(load_tokenizer(encoder_dir, max_length), texts)
+    theirs = AutoTokenizer.from_pretrained(encoder_dir)(texts, padding=True, truncation=True, max_length=max_length,
+                                                        return_tensors="np")
+    assert ours["input_ids"].shape[1] == max_length  # the long text was cut
+    assert np.array_equal(ours["input_ids"], theirs["input_ids"])
+    assert np.array_equal(ours["attention_mask"], theirs["attention_mask"])

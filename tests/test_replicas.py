@@ -1,56 +1,21 @@
-"""Two API replicas behind one PostgreSQL database and one Redis, as in a scaled-out deployment: a visitor
-talks to replica A, an agent works on replica B, and each sees what the other does, live, through Redis
-pub/sub. The rate limit is one budget for both replicas, counted in Redis."""
+"""Two API replicas behind one PostgreSQL database and one Redis, configured as deploy/compose.yaml runs
+them: a visitor talks to replica A, an agent works on replica B, and each sees what the other does, live,
+through Redis pub/sub. The rate limit is one budget for both replicas, counted in Redis."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import time
-import uuid
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL
-from tests.servers import served
+from tests.servers import compose_api_env, served
 from tests.test_desk import Live, Visitor, add_agent, login
 
-REDIS_URL = os.environ.get("DISTILBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 HUMAN_PLEASE = "I want to talk to a real person please"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    """The shared Redis; fail at once (not after the servers' 120 s readiness wait) when it is not there."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"these tests need Redis at {REDIS_URL} (DISTILBOT_TEST_REDIS): {exc}")
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    """A fresh PostgreSQL database for this module's replicas, dropped afterwards."""
-    name = f"distilbot_replicas_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -63,7 +28,7 @@ def two_replicas(registry, db_url: str, env_a: dict[str, str], env_b: dict[str, 
 @pytest.fixture(scope="module")
 def replicas(demo_registry, pg_url, redis_url):
     add_agent(pg_url, "carol", "Carol")
-    env = {"DISTILBOT_REDIS_URL": redis_url}
+    env = {**compose_api_env(), "DISTILBOT_REDIS_URL": redis_url}
     with two_replicas(demo_registry, pg_url, env, env) as urls:
         yield urls
 
@@ -159,8 +124,8 @@ def test_the_rate_limit_is_one_budget_for_all_replicas(demo_registry, pg_url, re
     limit = "5/10 minutes"
     pick = random.SystemRandom()  # not the seeded global generator: an address no earlier run used
     client = {"X-Forwarded-For": f"10.{pick.randint(0, 255)}.{pick.randint(0, 255)}.{pick.randint(1, 254)}"}
-    env_a = {"DISTILBOT_REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}
-    env_b = {"REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}  # the alias the settings also accept
+    env_a = {**compose_api_env(), "DISTILBOT_REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}
+    env_b = {**compose_api_env(), "REDIS_URL": redis_url, "DISTILBOT_RATE_LIMIT": limit}  # the alias also accepted
     with two_replicas(demo_registry, pg_url, env_a, env_b) as (url_a, url_b):
         for _ in range(5):
             assert httpx.get(f"{url_a}/webhooks/rest/", headers=client, timeout=10).status_code == 200

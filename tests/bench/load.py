@@ -1,9 +1,14 @@
-"""Load benchmark: many virtual users chatting at once with a real uvicorn server serving the real student.
+"""Load benchmark: many virtual users chatting at once with a real uvicorn server serving the real student,
+or with several replicas of it behind nginx (the proxy settings of deploy/compose.yaml).
 
 Each virtual user holds its own conversation (session id + bearer token), sends the test set's messages in a
 shuffled but fixed order and starts a new conversation every 20 turns. Every concurrency level runs a warm-up
 (not counted), then `--duration` measured seconds; the table and the JSON give requests, req/s, latency
-percentiles and errors per level, with the served model version and the machine.
+percentiles and errors per level, with the served model version and the machine. With `--replicas 1 2
+--proxy` both setups run one after the other in the same invocation, so their figures compare side by side:
+
+    python tests/bench/load.py --registry var/registry --replicas 1 2 --proxy \
+        --db postgresql+psycopg://postgres@127.0.0.1:5432/test --redis redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # tests.proxy
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 TURNS_PER_CONVERSATION = 20
 MAX_ERROR_EXAMPLES = 5
@@ -50,9 +56,22 @@ def parse_args() -> argparse.Namespace:
                                         "--workers > 1), e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--json", type=Path, default=ROOT / "tests" / "bench" / "results" / "load.json",
                         help="write the results here (default: tests/bench/results/load.json)")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1],
+                        help="API replicas (separate `bot serve` processes on one store), one setup per number, "
+                             "run one after the other (default: 1); more than one needs --proxy and --redis")
+    parser.add_argument("--proxy", action="store_true",
+                        help="put nginx (Debian's package) in front, configured with deploy/nginx/proxy.conf")
+    parser.add_argument("--db", help="SQLAlchemy URL of the store all replicas share, e.g. "
+                                     "postgresql+psycopg://postgres@127.0.0.1:5432/test (default: a temporary "
+                                     "SQLite file per setup)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment variable for the started server (repeatable)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if max(args.replicas) > 1 and not (args.proxy and args.redis):
+        parser.error("more than one replica needs --proxy (one address to load) and --redis (shared live events)")
+    if args.url and (args.proxy or args.replicas != [1]):
+        parser.error("--url benchmarks a running server: no --replicas or --proxy with it")
+    return args
 
 
 def load_messages() -> list[str]:
@@ -77,9 +96,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(registry: Path, tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str, Path]:
-    """`python -m bot serve` on a free port with its own SQLite store; its log goes to a file, not the table.
-    No rate limit (we measure the bot, not the limiter) and no access log (a proxy in front keeps that)."""
+def start_server(registry: Path, tmp: Path, args: argparse.Namespace, db_url: str,
+                 name: str = "server") -> tuple[subprocess.Popen, str, Path]:
+    """`python -m bot serve` on a free port; its log goes to a file, not the table. No rate limit (we measure
+    the bot, not the limiter) and no access log (a proxy in front keeps that)."""
     port = free_port()
     env = {**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_ACCESS_LOG": "false"}
     for item in args.server_env:
@@ -87,11 +107,11 @@ def start_server(registry: Path, tmp: Path, args: argparse.Namespace) -> tuple[s
         if not sep:
             raise SystemExit(f"--server-env wants KEY=VALUE, got {item!r}")
         env[key] = value
-    cmd = [PYTHON, "-m", "bot", "serve", "--registry", str(registry), "--db", f"sqlite:///{tmp / 'bot.db'}",
+    cmd = [PYTHON, "-m", "bot", "serve", "--registry", str(registry), "--db", db_url,
            "--port", str(port), "--seed-orders", "data/orders.json", "--workers", str(args.workers)]
     if args.redis:
         cmd += ["--redis", args.redis]
-    log = tmp / "server.log"
+    log = tmp / f"{name}.log"
     print("starting:", " ".join(cmd), flush=True)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -214,50 +234,98 @@ def table(levels: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace,
+              messages: list[str]) -> tuple[dict, list[dict]]:
+    """Start `replicas` servers (and nginx in front with --proxy), load them level by level, stop them.
+    Returns the health of the address loaded and the levels."""
+    db_url = args.db or f"sqlite:///{tmp / f'bot-{replicas}.db'}"
+    servers = []
+    try:
+        for n in range(replicas):
+            servers.append(start_server(registry, tmp, args, db_url, f"server-{replicas}-{n}"))
+            if wait_healthy(servers[-1][1], servers[-1][0]) is None:
+                raise RuntimeError(f"replica {n} did not come up:\n{servers[-1][2].read_text()[-4000:]}")
+        with contextlib.ExitStack() as stack:
+            url = servers[0][1]
+            if args.proxy:
+                from tests.proxy import nginx_in_front
+
+                url = stack.enter_context(nginx_in_front([u.removeprefix("http://") for _, u, _ in servers],
+                                                         free_port(), workers=1)).url
+            health = wait_healthy(url, None)
+            print(f"{replicas} replica(s){' behind nginx' if args.proxy else ''} at {url}", flush=True)
+            return health, asyncio.run(run_levels(url, args, messages))
+    finally:
+        for proc, _, _ in servers:
+            stop_server(proc)
+
+
 def main() -> int:
     args = parse_args()
     messages = load_messages()
-    proc = None
+    setups = []
     with tempfile.TemporaryDirectory(prefix="distilbot-load-") as tmp_name:
         tmp = Path(tmp_name)
-        try:
-            if args.url:
-                url = args.url.rstrip("/")
-            else:
-                registry = args.registry
-                if registry is None:
-                    registry = tmp / "registry"
-                    try:
-                        distil(registry)
-                    except subprocess.CalledProcessError as exc:
-                        print(f"distillation failed (exit {exc.returncode}); no server to benchmark", file=sys.stderr)
-                        return 1
-                proc, url, log = start_server(registry.resolve(), tmp, args)
-            health = wait_healthy(url, proc)
+        if args.url:
+            url = args.url.rstrip("/")
+            health = wait_healthy(url, None)
             if health is None:
                 print(f"the server at {url} did not answer GET /health with 200", file=sys.stderr)
-                if proc is not None:
-                    print(log.read_text()[-4000:], file=sys.stderr)
                 return 1
-            levels = asyncio.run(run_levels(url, args, messages))
-        finally:
-            if proc is not None:
-                stop_server(proc)
+            setups.append({"replicas": None, "proxy": None, "url": url, "health": health,
+                           "levels": asyncio.run(run_levels(url, args, messages))})
+        else:
+            registry = args.registry
+            if registry is None:
+                registry = tmp / "registry"
+                try:
+                    distil(registry)
+                except subprocess.CalledProcessError as exc:
+                    print(f"distillation failed (exit {exc.returncode}); no server to benchmark", file=sys.stderr)
+                    return 1
+            for replicas in args.replicas:
+                try:
+                    health, levels = run_setup(replicas, registry.resolve(), tmp, args, messages)
+                except RuntimeError as exc:
+                    print(exc, file=sys.stderr)
+                    return 1
+                setups.append({"replicas": replicas, "proxy": "nginx" if args.proxy else None,
+                               "workers_per_replica": args.workers, "health": health, "levels": levels})
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "url": url,
+    health = setups[0]["health"]
+    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "server": {"model_version": health.get("model_version"), "backend": health.get("backend"),
-                         "workers": args.workers if proc is not None else None,
-                         "started_by_benchmark": proc is not None},
+                         "store": "given by --url" if args.url else (args.db or "sqlite (temporary)").split("@")[-1],
+                         "redis": bool(args.redis)},
               "machine": machine, "duration_s": args.duration, "warmup_s": args.warmup,
-              "turns_per_conversation": TURNS_PER_CONVERSATION, "levels": levels}
-    print(table(levels))
-    print(f"model {result['server']['model_version']}  backend {result['server']['backend']}  "
-          f"workers {result['server']['workers'] or '?'}  |  {machine['cpu_count']} CPUs  "
-          f"Python {machine['python']}  {machine['platform']}")
+              "turns_per_conversation": TURNS_PER_CONVERSATION,
+              "setups": [{k: v for k, v in setup.items() if k != "health"} for setup in setups]}
+    for setup in setups:
+        if setup["replicas"] is not None:
+            print(f"\n{setup['replicas']} replica(s), {setup['workers_per_replica']} worker(s) each"
+                  f"{', behind nginx' if setup['proxy'] else ''}:")
+        print(table(setup["levels"]))
+    if len(setups) > 1:
+        print(compare(setups))
+    print(f"model {result['server']['model_version']}  backend {result['server']['backend']}  store "
+          f"{result['server']['store']}  |  {machine['cpu_count']} CPUs  Python {machine['python']}  "
+          f"{machine['platform']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"results written to {args.json}")
     return 0
+
+
+def compare(setups: list[dict]) -> str:
+    """Each setup's req/s and p99 against the first's, level by level."""
+    base = setups[0]
+    lines = ["", f"against {base['replicas']} replica(s):"]
+    for setup in setups[1:]:
+        for mine, theirs in zip(setup["levels"], base["levels"]):
+            ratio = mine["req_per_s"] / theirs["req_per_s"] if theirs["req_per_s"] else float("nan")
+            lines.append(f"  {setup['replicas']} replicas, concurrency {mine['concurrency']}: {ratio:.2f}x req/s, "
+                         f"p99 {mine['p99_ms']:.1f} ms vs {theirs['p99_ms']:.1f} ms")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
