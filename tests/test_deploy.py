@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 
 import kubernetes_validate
@@ -82,8 +84,27 @@ def test_the_configuration_reference_is_the_settings_class():
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 
 
+def interpolated(text: str) -> str:
+    """What compose reads after its variable interpolation: ${NAME:-default} from the environment or the
+    default, $$ for a literal $."""
+    return re.sub(r"\$\$|\$\{(\w+)(?::?-([^}]*))?\}",
+                  lambda m: "$" if m[0] == "$$" else os.environ.get(m[1]) or m[2] or "", text)
+
+
+@pytest.mark.parametrize("name", ["compose.yaml", "compose.gpu.yaml"])
+def test_the_compose_files_are_valid_compose_specification_files(name):
+    """Docker (and so `docker compose config`) does not run here; the compose_spec parser (Rust, from PyPI)
+    validates against the Compose Specification instead, and refuses a broken file."""
+    from compose_spec import PyCompose
+
+    text = interpolated((ROOT / "deploy" / name).read_text())
+    assert PyCompose.from_yaml(text).service_names()
+    if name == "compose.yaml":
+        with pytest.raises(ValueError, match="replicas"):
+            PyCompose.from_yaml(text.replace("deploy: {replicas: 2}", "deploy: {replicas: two}"))
+
+
 def test_the_compose_file_runs_replicas_behind_the_proxy_with_secrets_only_in_an_env_file():
-    """Docker (and so `docker compose config`) does not run here: the file's structure is checked instead."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     assert set(services) == {"postgres", "redis", "model-init", "api", "proxy", "redistill"}
     api = services["api"]
