@@ -120,6 +120,12 @@ def test_the_serving_image_serves_the_int8_student(serve_image, demo_registry, t
         server.terminate()
         server.wait(timeout=30)
 
+    # The PyTorch backend cannot run here, and says so rather than failing on an import.
+    torch_backend = subprocess.run(["python", "-m", "bot", "serve"], cwd=image.path("/app"), capture_output=True,
+                                   text=True, timeout=120, env={**env, "DISTILBOT_BACKEND": "torch"})
+    assert torch_backend.returncode != 0
+    assert "serving it in PyTorch needs PyTorch" in torch_backend.stdout + torch_backend.stderr
+
 
 @pytest.mark.parametrize(("lock", "extras"), [("requirements-serve.txt", ()), ("requirements-train.txt", ("train",))])
 def test_the_pinned_requirements_satisfy_the_project(lock, extras):
