@@ -149,10 +149,10 @@ def model_list(registry: RegistryOption = None) -> None:
     from bot.artifact import Artifact, Registry
 
     store = Registry(_settings(registry=registry).registry)
-    current = store.current()
-    if not store.versions():
+    current, versions = store.current(), store.versions()
+    if not versions:
         raise typer.BadParameter(f"{store.root}: no published version", param_hint="--registry")
-    for version in store.versions():
+    for version in versions:
         artifact = Artifact(store.root / version)
         accuracy = artifact.metrics().get("student", {}).get("accuracy")
         mark = "*" if current is not None and current.version == version else " "

@@ -37,9 +37,10 @@ class TemplateRetriever:
     @classmethod
     def build(cls, book: TemplateBook, encoder: SentenceEncoder | IntentClassifier) -> TemplateRetriever:
         rows = [t.id for t in book.templates for _ in t.examples]
-        vectors = np.asarray(encoder.encode([q for t in book.templates for q in t.examples]), dtype=np.float32)
+        vectors = np.ascontiguousarray(encoder.encode([q for t in book.templates for q in t.examples]),
+                                       dtype=np.float32)
         index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index.add(vectors)
         return cls(book, index, rows)
 
     def save(self, directory: Path) -> None:

@@ -54,47 +54,32 @@ def nginx_binary() -> str:
     return found
 
 
-class Proxy:
-    """A running nginx: its URL and configuration."""
-
-    def __init__(self, directory: Path, port: int, workers: int):
-        self.directory, self.port, self.workers = directory, port, workers
-        self.url = f"http://127.0.0.1:{port}"
-        self.conf = directory / "nginx.conf"
-        self.process: subprocess.Popen | None = None
-
-    def write(self, upstreams: list[str]) -> None:
-        servers = "\n".join(f"        server {address} max_fails=1 fail_timeout=2s;" for address in upstreams)
-        self.conf.write_text(CONFIG.format(workers=self.workers, tmp=self.directory, servers=servers,
-                                           port=self.port, proxy_conf=PROXY_CONF))
-        check = subprocess.run([nginx_binary(), "-t", "-q", "-p", str(self.directory), "-c", str(self.conf)],
-                               capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx refused its configuration: {check.stderr}")
-
-
 @contextlib.contextmanager
-def nginx_in_front(upstreams: list[str], port: int, workers: int = 1) -> Iterator[Proxy]:
-    """nginx on 127.0.0.1:`port` spreading requests over `upstreams` ("127.0.0.1:8001", …) round-robin;
-    stopped afterwards. A replica that refuses connections is skipped (max_fails=1)."""
+def nginx_in_front(upstreams: list[str], port: int, workers: int = 1) -> Iterator[str]:
+    """nginx on 127.0.0.1:`port` sending each request to the one of `upstreams` ("127.0.0.1:8001", …) with
+    the fewest in flight; yields its URL, stops it afterwards. A replica that refuses connections is skipped."""
+    nginx = nginx_binary()
     with tempfile.TemporaryDirectory(prefix="distilbot-nginx-") as tmp:
         Path(tmp).chmod(0o755)  # nginx's worker processes may run as another user
-        proxy = Proxy(Path(tmp), port, workers)
-        proxy.write(upstreams)
-        proxy.process = subprocess.Popen([nginx_binary(), "-p", tmp, "-c", str(proxy.conf)],
-                                         stderr=subprocess.PIPE, text=True)
+        servers = "\n".join(f"        server {address} max_fails=1 fail_timeout=2s;" for address in upstreams)
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(CONFIG.format(workers=workers, tmp=tmp, servers=servers, port=port, proxy_conf=PROXY_CONF))
+        check = subprocess.run([nginx, "-t", "-q", "-p", tmp, "-c", str(conf)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx refused its configuration: {check.stderr}")
+        process = subprocess.Popen([nginx, "-p", tmp, "-c", str(conf)], stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 10
             while True:
                 with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
-                if proxy.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start: {proxy.process.stderr.read()}")
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start: {process.stderr.read()}")
                 time.sleep(0.1)
-            yield proxy
+            yield f"http://127.0.0.1:{port}"
         finally:
-            proxy.process.terminate()
+            process.terminate()
             try:
-                proxy.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proxy.process.kill()
+                process.kill()

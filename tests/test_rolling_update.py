@@ -78,7 +78,7 @@ def test_a_model_update_rolls_across_two_replicas_behind_nginx_without_a_failed_
 
     try:
         with nginx_in_front([address(url) for url in replicas], free_port()) as proxy:
-            burst(proxy.url, USERS, replies, lambda _made: "served v0001" not in marks, roll)
+            burst(proxy, USERS, replies, lambda _made: "served v0001" not in marks, roll)
         chats = [metric(url, "distilbot_request_seconds_count", **CHAT_ROUTE) or 0 for url in replicas]
     finally:
         for process in replicas.values():

@@ -251,7 +251,7 @@ def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace
                 from tests.proxy import nginx_in_front
 
                 url = stack.enter_context(nginx_in_front([u.removeprefix("http://") for _, u, _ in servers],
-                                                         free_port(), workers=1)).url
+                                                         free_port(), workers=1))
             health = wait_healthy(url, None)
             print(f"{replicas} replica(s){' behind nginx' if args.proxy else ''} at {url}", flush=True)
             return health, asyncio.run(run_levels(url, args, messages))
