@@ -6,6 +6,7 @@ answered, ask for the next missing one, run the form's submit action when all ar
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import rasa_sdk
 from rasa_sdk.executor import ActionExecutor
 
-from bot.domain import DOMAIN, FORMS, RESPONSES
+from bot.domain import DOMAIN, FORMS, RESPONSES, required_slots
 
 
 @dataclass
@@ -47,11 +48,12 @@ class ActionRunner:
 
     def _await(self, coroutine):
         """Run the SDK's coroutine on this thread's own event loop, made once (a loop per call costs more
-        than most actions)."""
+        than most actions), in the caller's context: the turn's templates and transaction (bot/actions.py)
+        are context variables, and a runner would otherwise keep the context of its first call."""
         runner = getattr(self._loops, "runner", None)
         if runner is None:
             runner = self._loops.runner = asyncio.Runner()
-        return runner.run(coroutine)
+        return runner.run(coroutine, context=contextvars.copy_context())
 
     def run(self, action: str, sender: str, state: FormState, latest_message: dict,
             candidates: dict | None = None) -> ActionResult:
@@ -76,11 +78,15 @@ class ActionRunner:
                       candidates: dict) -> ActionResult:
         """Validate `candidates` for the active form, then ask for the next missing slot or submit."""
         form = FORMS[state.active_form]
+        required = required_slots(state.active_form, state.slots)
         result = ActionResult()
-        wanted = {k: v for k, v in candidates.items() if k in form["required_slots"]}
+        wanted = {k: v for k, v in candidates.items() if k in required}
         if wanted:
             result.extend(self.run(f"validate_{state.active_form}", sender, state, latest_message, wanted))
-        missing = [slot for slot in form["required_slots"] if state.slots.get(slot) is None]
+        if result.paused:  # the validation handed the conversation to a person
+            state.active_form, state.slots["requested_slot"] = None, None
+            return result
+        missing = [slot for slot in required if state.slots.get(slot) is None]
         if missing:
             state.slots["requested_slot"] = missing[0]
             for response in RESPONSES[f"utter_ask_{missing[0]}"]:
@@ -93,7 +99,8 @@ class ActionRunner:
     def start_form(self, form: str, sender: str, state: FormState, latest_message: dict) -> ActionResult:
         """Activate `form`; slot values the visitor already gave are validated straight away."""
         state.active_form = form
-        known = {slot: state.slots[slot] for slot in FORMS[form]["required_slots"] if state.slots.get(slot) is not None}
+        known = {slot: state.slots[slot] for slot in required_slots(form, state.slots)
+                 if state.slots.get(slot) is not None}
         for slot in known:
             state.slots[slot] = None  # filled again only once validated
         return self.continue_form(sender, state, latest_message, known)

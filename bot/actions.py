@@ -9,7 +9,8 @@ action server builds from the DISTILBOT_ settings.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +19,19 @@ from typing import Any
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot import ownership
+from bot.domain import required_slots
+from bot.ownership import Owner, normalise_email
 from bot.store import Order
 from bot.templates import TemplateBook
 
 HANDOFF_TEXT = "I'm connecting you with a member of our team. Someone will be with you shortly."
+NOT_FOUND_TEXT = ("I couldn't find an order with that number for you. Please check the order number and the "
+                  "e-mail address in your order confirmation.")
+LOCKED_OUT_TEXT = ("I can't check that order here. I'm passing you to a member of our team, who can help you "
+                   "with it.")
 _ORDER_ID = re.compile(r"^\s*#?\s*(?:nw)?[\s-]*(\d{6})\s*[.!]?\s*$", re.IGNORECASE)
 _ORDER_ID_IN_TEXT = re.compile(r"\b(?:#\s*)?nw[\s-]*(\d{6})\b", re.IGNORECASE)
 _YES = re.compile(r"^\s*(yes|yeah|yep|sure|ok|okay|please do|do it|cancel it|y)\b", re.IGNORECASE)
@@ -50,11 +58,24 @@ class Resources:
         """The templates of the model the current turn runs on, else of the one served now."""
         return turn_book.get() or self.book_source()
 
+    @contextmanager
+    def store(self) -> Iterator[Session]:
+        """The turn's own transaction when the runtime runs the action (what the action changes commits or
+        rolls back with the turn); else one of the action's own (a standalone action server)."""
+        session = turn_session.get()
+        if session is not None:
+            yield session
+            return
+        with self.sessions.begin() as session:
+            yield session
+
 
 _resources: Resources | None = None
 turn_book: ContextVar[TemplateBook | None] = ContextVar("turn_book", default=None)
 """Set for a turn by the runtime, so a hot reload mid-turn cannot pair one model's choice of template
 with another model's templates."""
+turn_session: ContextVar[Session | None] = ContextVar("turn_session", default=None)
+"""Set for a turn by the runtime: the database transaction the turn is stored in."""
 
 
 def configure(book_source: Callable[[], TemplateBook | None], sessions: sessionmaker) -> None:
@@ -98,13 +119,20 @@ def parse_yes_no(value: Any) -> bool | None:
     return None
 
 
-SLOT_PARSERS = {"order_id": normalise_order_id, "confirm_cancel": parse_yes_no}
+SLOT_PARSERS = {"order_id": normalise_order_id, "email": normalise_email, "confirm_cancel": parse_yes_no}
 """How each form slot is read from a message: None when the message does not answer it."""
 
 
-def find_order(order_id: str) -> Order | None:
-    with resources().sessions() as db:
-        return db.get(Order, order_id)
+def verified_customer(tracker: Tracker) -> str | None:
+    """The customer the host site vouched for. Only the runtime may say so: it sets the `customer_id` slot from
+    the conversation, never from what the visitor writes. A caller of the standalone action server writes its
+    own slots, so there the slot proves nothing and visitors prove orders with their e-mail address."""
+    return tracker.get_slot("customer_id") if turn_session.get() is not None else None
+
+
+def owner(tracker: Tracker) -> Owner:
+    """Who the visitor proved to be: a verified customer, else whoever knows the e-mail address they gave."""
+    return Owner(customer_id=verified_customer(tracker), email=normalise_email(tracker.get_slot("email")))
 
 
 def _date(value: datetime | None) -> str:
@@ -148,8 +176,33 @@ class ActionHandoff(Action):
         return [ConversationPaused()]
 
 
-class _OrderNumberValidation:
-    """An order number must look like one (NW and six digits) and exist in the orders table."""
+def prove_order(db: Session, order_id: str | None, shown: Owner, dispatcher: CollectingDispatcher,
+                tracker: Tracker, lock: bool = False) -> Order | None:
+    """The order if `shown` owns it; else None, the visitor told so (the same words whether the order exists
+    or not) and the failure counted. Nothing is checked once the visitor has run out of tries."""
+    if ownership.locked_out(db, tracker.sender_id, order_id, per_order=shown.customer_id is None):
+        dispatcher.utter_message(text=LOCKED_OUT_TEXT)
+        return None
+    order = ownership.owned_order(db, order_id, shown, lock=lock)
+    if order is None:
+        last_try = ownership.record_failure(db, tracker.sender_id, order_id or "")
+        dispatcher.utter_message(text=LOCKED_OUT_TEXT if last_try else NOT_FOUND_TEXT)
+    return order
+
+
+def paused_if_locked_out(tracker: Tracker, order_id: str | None) -> list[dict]:
+    """Pause the bot (a person takes over) once the visitor has run out of tries. A verified customer is never
+    locked out of an order by strangers' failed tries on it, only by their own."""
+    with resources().store() as db:
+        if ownership.locked_out(db, tracker.sender_id, order_id, per_order=verified_customer(tracker) is None):
+            return [ConversationPaused()]
+    return []
+
+
+class _OrderOwnershipValidation:
+    """An order number must look like one (NW and six digits); then the visitor must prove the order is
+    theirs (bot/ownership.py) before anything about it is said or done. Unknown orders and orders of
+    someone else get the same reply; after too many failed tries the bot hands the conversation off."""
 
     def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: dict) -> dict[str, Any]:
@@ -158,19 +211,50 @@ class _OrderNumberValidation:
             dispatcher.utter_message(text=f"“{str(value).strip()[:40]}” doesn't look like an order number: it "
                                           "starts with NW followed by six digits, like NW123456. Which is it?")
             return {"order_id": None}
-        if find_order(order_id) is None:
-            dispatcher.utter_message(text=f"I can't find an order {order_id}. Could you check the number in your "
-                                          "confirmation email?")
-            return {"order_id": None}
-        return {"order_id": order_id}
+        if verified_customer(tracker) is None and (tracker.get_slot("email") is None
+                                                   or "email" in tracker.slots_to_validate()):
+            return {"order_id": order_id}  # the e-mail address comes next and is checked with it
+        return self._prove(order_id, dispatcher, tracker)
+
+    def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: dict) -> dict[str, Any]:
+        email = normalise_email(value)
+        if email is None:
+            dispatcher.utter_message(text="That doesn't look like an e-mail address. Which address did you use "
+                                          "for the order?")
+            return {"email": None}
+        order_id = normalise_order_id(tracker.get_slot("order_id"))
+        return {"email": email, **self._prove(order_id, dispatcher, tracker, Owner(email=email))}
+
+    @staticmethod
+    def _prove(order_id: str | None, dispatcher: CollectingDispatcher, tracker: Tracker,
+               shown: Owner | None = None) -> dict[str, Any]:
+        with resources().store() as db:
+            if prove_order(db, order_id, shown or owner(tracker), dispatcher, tracker) is not None:
+                return {"order_id": order_id}
+        return {"order_id": None, "email": None}
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict) -> list[str]:
+        verified = {"customer_id": verified_customer(tracker)}
+        return [slot for slot in domain_slots if slot in required_slots(self.form_name(), verified)]
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict]:
+        """Validate; when the visitor has run out of tries, pause the bot so a person takes over."""
+        named = normalise_order_id(tracker.get_slot("order_id"))  # before validation may clear it
+        events = await super().run(dispatcher, tracker, domain)
+        paused = paused_if_locked_out(tracker, named)
+        if paused and not any(m.get("text") == LOCKED_OUT_TEXT for m in dispatcher.messages):
+            dispatcher.utter_message(text=LOCKED_OUT_TEXT)  # locked before anything was checked this turn
+        return [*events, *paused]
 
 
-class ValidateTrackOrderForm(_OrderNumberValidation, FormValidationAction):
+class ValidateTrackOrderForm(_OrderOwnershipValidation, FormValidationAction):
     def name(self) -> str:
         return "validate_track_order_form"
 
 
-class ValidateCancelOrderForm(_OrderNumberValidation, FormValidationAction):
+class ValidateCancelOrderForm(_OrderOwnershipValidation, FormValidationAction):
     def name(self) -> str:
         return "validate_cancel_order_form"
 
@@ -190,18 +274,19 @@ class ActionTrackOrder(Action):
         return "action_track_order"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict]:
-        order = find_order(tracker.get_slot("order_id") or "")
-        if order is None:
-            dispatcher.utter_message(text="I couldn't look that order up. Would you like to talk to a person?")
-            return []
-        dispatcher.utter_message(text=_STATUS_TEXT[order.status].format(
-            id=order.id, carrier=order.carrier or "the courier", tracking=order.tracking_code or "-",
-            expected=_date(order.expected_at), cancelled=_date(order.cancelled_at)))
+        with resources().store() as db:  # proved again here: a slot may have changed since it was checked
+            order = prove_order(db, tracker.get_slot("order_id"), owner(tracker), dispatcher, tracker)
+            if order is None:
+                return [SlotSet("order_id", None), *paused_if_locked_out(tracker, tracker.get_slot("order_id"))]
+            dispatcher.utter_message(text=_STATUS_TEXT[order.status].format(
+                id=order.id, carrier=order.carrier or "the courier", tracking=order.tracking_code or "-",
+                expected=_date(order.expected_at), cancelled=_date(order.cancelled_at)))
         return []
 
 
 class ActionCancelOrder(Action):
-    """Cancel a confirmed order that has not left the warehouse."""
+    """Cancel a confirmed order that has not left the warehouse, in the transaction of the turn that
+    confirmed it (the order's row locked meanwhile)."""
 
     def name(self) -> str:
         return "action_cancel_order"
@@ -212,12 +297,11 @@ class ActionCancelOrder(Action):
         if not tracker.get_slot("confirm_cancel"):
             dispatcher.utter_message(text=f"All right, order {order_id} stays as it is.")
             return done
-        with resources().sessions.begin() as db:
-            order = db.get(Order, order_id or "")
+        with resources().store() as db:
+            order = prove_order(db, order_id, owner(tracker), dispatcher, tracker, lock=True)
             if order is None:
-                dispatcher.utter_message(text="I couldn't find that order any more. Would you like to talk to "
-                                              "a person?")
-            elif order.status != "processing":
+                return [*done, SlotSet("order_id", None), *paused_if_locked_out(tracker, order_id)]
+            if order.status != "processing":
                 dispatcher.utter_message(text=f"Order {order.id} has already been {order.status}, so it can't be "
                                               "cancelled any more; you can return it for free once it arrives.")
             else:

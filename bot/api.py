@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot import actions, telemetry
 from bot.batching import MicroBatcher
+from bot.client_caps import ClientCaps
 from bot.dialogue import ChatService
 from bot.events import make_bus
 from bot.guards import BodySizeLimit, RateLimit
@@ -22,7 +23,9 @@ from bot.orders import seed_orders
 from bot.reload import ModelHolder
 from bot.routes import agent_api, live, operations, rasa_channel, visitor, web
 from bot.schemas import COMMON_ERRORS
+from bot.security_headers import SecurityHeaders
 from bot.settings import Settings
+from bot.sockets import Caps, SocketRegistry
 from bot.store import make_engine, make_sessionmaker
 from bot.telemetry import RequestTimer
 
@@ -63,15 +66,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             seed_orders(sessions, settings.seed_orders)
         actions.configure(lambda: holder.model.retriever.book, sessions)
         batcher = MicroBatcher(settings.max_batch)
+        caps = ClientCaps(settings.new_conversation_cap, settings.handoff_cap, settings.redis_url)
         app.state.chat = ChatService(sessions, lambda: holder.model, predict=batcher.predict,
-                                     handoff_after_failures=settings.handoff_after_failures)
-        app.state.bus = make_bus(settings.redis_url)
+                                     handoff_after_failures=settings.handoff_after_failures,
+                                     identity_secret=settings.identity_secret, caps=caps)
+        app.state.bus = make_bus(settings.redis_url, settings.redis_max_connections)
+        app.state.sockets = SocketRegistry(Caps(settings.max_sockets_per_client, settings.max_sockets_per_conversation,
+                                                settings.max_sockets_per_agent),
+                                           settings.socket_message_rate, settings.socket_recheck_s)
+        app.state.sockets.start(app.state.bus, sessions)
         watcher = asyncio.create_task(holder.watch(settings.reload_interval_s)) if settings.reload_interval_s else None
         yield
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        await app.state.sockets.stop()
         await app.state.bus.close()
         batcher.close()
         engine.dispose()
@@ -101,11 +111,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     web.mount_static(app)
     # Outermost last: timing sees everything, then CORS answers preflights, then limits apply.
-    app.add_middleware(RateLimit, rates=settings.rate_limit, redis_url=settings.redis_url)
+    app.add_middleware(RateLimit, rates=settings.rate_limit, redis_url=settings.redis_url,
+                       fail_open=settings.rate_limit_fail_open, max_connections=settings.redis_max_connections)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                            allow_headers=["Authorization", "Content-Type"], max_age=600)
+    app.add_middleware(SecurityHeaders)  # on every response, 429s and errors included
     app.add_middleware(RequestTimer)
     return app

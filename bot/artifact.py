@@ -14,13 +14,18 @@ Shared by `distill` (which writes artifacts) and `bot` (which serves them). Layo
     config.json          the resolved distillation config
     manifest.json        format, version, creation time, data fingerprint
 
-The registry is a folder of versions plus a `current` symlink, replaced atomically (rename).
+The registry is a folder of versions plus a `current` symlink, replaced atomically (rename). Every file
+written here is written whole or not at all (`write_atomic`), so a crash never leaves a half-written file
+behind a name a reader trusts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,10 +33,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 FORMAT_VERSION = 1
 CURRENT = "current"
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
+_OWNER = ".owner"
+log = logging.getLogger("distilbot.registry")
 
 
 class ArtifactError(Exception):
@@ -53,8 +61,75 @@ class Calibration:
     """Per intent, the calibrated confidence below which its predictions were unreliable on validation."""
 
 
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Replace `path` with `data` so that readers, and the file system after a crash, see the old content or
+    the new, never a part: a temporary file in the same folder, flushed to disk, renamed over `path`, and the
+    rename itself made durable. (Created with the usual permissions: 0666 less the umask.)"""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or a new entry in `folder` durable (where the file system can: some refuse EINVAL)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file under `root` (a staged version) to disk before it is published."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(Path(folder) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(folder))
+
+
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def try_lock(path: Path, wait: bool = False) -> IO | None:
+    """An exclusive lock on the file `path`, held as long as the returned handle is open (and so never longer
+    than its process lives); None when someone else holds it and `wait` is false. Two handles in one process
+    exclude each other too (flock locks belong to the open file)."""
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+_owned: dict[Path, IO] = {}
+"""The staging folders this process writes into, each with the handle that holds its owner lock."""
+
+
+def _release(staged: Path) -> None:
+    handle = _owned.pop(Path(staged), None)
+    if handle is not None:
+        Path(f"{staged}{_OWNER}").unlink(missing_ok=True)
+        handle.close()
 
 
 def read_json(path: Path):
@@ -114,6 +189,17 @@ class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
+    def check_version(self, version: str) -> str:
+        """`version` when it names a published version of this registry (a folder `v0007` with a manifest);
+        anything else (`current`, `../x`, a path, an unknown name) is an ArtifactError."""
+        folder = self.root / version
+        if (not _VERSION_RE.match(version) or folder.is_symlink() or not folder.is_dir()
+                or not (folder / "manifest.json").is_file()):
+            known = ", ".join(self.versions()) or "none"
+            raise ArtifactError(f"{self.root}: no version {version!r} (versions are named like v0007; "
+                                f"published here: {known})")
+        return version
+
     def versions(self) -> list[str]:
         if not self.root.exists():
             return []
@@ -125,14 +211,18 @@ class Registry:
         return Artifact(link.resolve()) if link.exists() else None
 
     def stage(self) -> Path:
-        """A fresh private directory inside the registry to write a version into before publishing."""
+        """A fresh private directory inside the registry to write a version into before publishing. It
+        belongs to this process until published or discarded: a lock beside it (`.staging-….owner`), held
+        while the process lives, keeps other runs' clean_staging away from it."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / f".staging-{uuid.uuid4().hex}"
+        _owned[path] = try_lock(Path(f"{path}{_OWNER}"))  # before the folder exists: never seen unowned
         path.mkdir()
         return path
 
     def publish(self, staged: Path, fingerprint: str = "") -> Artifact:
-        """Give a staged directory the next version number and make it current."""
+        """Give a staged directory the next version number and make it current (call while holding the
+        lock: the number is only unique among writers that take it)."""
         existing = self.versions()
         version = f"v{(int(existing[-1][1:]) + 1 if existing else 1):04d}"
         write_json(staged / "manifest.json", {
@@ -141,42 +231,60 @@ class Registry:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "fingerprint": fingerprint,
         })
+        _fsync_tree(staged)  # every file on disk before a name points at them
         final = self.root / version
         os.rename(staged, final)
+        _release(staged)
         self.switch(version)
         return Artifact(final)
 
     def switch(self, version: str) -> None:
         """Point `current` at `version` atomically: readers see the old or the new target, never none."""
-        if not (self.root / version / "manifest.json").exists():
-            raise ArtifactError(f"{self.root}: no version {version!r}")
+        self.check_version(version)
         tmp = self.root / f".current-{uuid.uuid4().hex}"
         os.symlink(version, tmp)
         os.replace(tmp, self.root / CURRENT)
+        _fsync_dir(self.root)
 
     def discard(self, staged: Path) -> None:
         shutil.rmtree(staged, ignore_errors=True)
+        _release(staged)
 
     @contextlib.contextmanager
-    def lock(self):
-        """Only one writer (a distillation or redistillation run) at a time; the lock dies with its process,
-        so a killed run never leaves the registry locked."""
-        import fcntl
-
+    def lock(self, wait: bool = False):
+        """Only one writer (a distillation or redistillation run, a rollback) at a time; the lock dies with
+        its process, so a killed run never leaves the registry locked. Busy: RegistryBusy, or with `wait`,
+        wait for it (a finished `distill run` would rather publish late than throw its training away)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RegistryBusy(f"{self.root}: another run is writing to this registry") from None
+        handle = try_lock(self.root / ".lock")
+        if handle is None and wait:
+            log.warning("%s: another run holds the registry's lock; waiting for it to finish", self.root)
+            handle = try_lock(self.root / ".lock", wait=True)
+        if handle is None:
+            raise RegistryBusy(f"{self.root}: another run is writing to this registry")
+        with handle:
             yield
 
     def clean_staging(self) -> list[str]:
-        """Remove what an interrupted run left half-written (call while holding the lock)."""
-        left = [p for p in self.root.glob(".staging-*") if p.is_dir()] + list(self.root.glob(".current-*"))
-        for path in left:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
-        return [p.name for p in left]
+        """Remove what interrupted runs left half-written: staging folders whose owner is gone (a live
+        run's, locked by its owner, stays), temporary links and files (call while holding the lock)."""
+        removed = []
+        folders = [p for p in self.root.glob(".staging-*") if p.is_dir()]
+        orphans = [p for p in self.root.glob(f".staging-*{_OWNER}") if not Path(str(p)[:-len(_OWNER)]).exists()]
+        for path in sorted(folders + orphans):
+            owner_file = path if path in orphans else Path(f"{path}{_OWNER}")
+            owner = try_lock(owner_file)
+            if owner is None:
+                continue  # a run in progress owns it
+            with owner:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                    removed.append(path.name)
+                owner_file.unlink(missing_ok=True)
+        for path in [*self.root.glob(".current-*"), *self.root.glob(".*.tmp")]:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+        return removed
 
     def prune(self, keep: int) -> list[str]:
         """Delete all but the newest `keep` versions; never `current` or the version before it (the one a

@@ -59,9 +59,13 @@ def serve(
         if value is not None:
             os.environ[f"DISTILBOT_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     os.environ.pop("DISTILBOT_SEED_ORDERS", None)
+    # X-Forwarded-For names the client only on requests from a configured proxy (uvicorn takes CIDR ranges);
+    # with none, the connecting address is the client, whatever the request says.
+    proxies = [str(network) for network in settings.trusted_proxies]
     uvicorn.run("bot.api:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
                 log_config=logging_config(settings.log_format), access_log=settings.access_log,
-                proxy_headers=True)
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                ws_max_size=settings.socket_max_message_bytes)  # a larger frame closes the socket with 1009
 
 
 def _settings(**overrides):
@@ -75,8 +79,9 @@ def _settings(**overrides):
     return settings
 
 
-agent_app = typer.Typer(help="Support-agent accounts (they log in to the console and the agent API).",
-                        no_args_is_help=True)
+agent_app = typer.Typer(help="Support-agent accounts (they log in to the console and the agent API). Agents "
+                             "work conversations and propose intents; admins also approve or reject proposals. "
+                             "Only this CLI makes admins.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store "
                                                            "(default: DISTILBOT_DB_URL, else sqlite:///var/bot.db).")]
@@ -86,10 +91,49 @@ PasswordOption = Annotated[str, typer.Option(prompt=True, hide_input=True, confi
                                                   "from DISTILBOT_AGENT_PASSWORD).")]
 
 
+UsernameArgument = Annotated[str, typer.Argument(help="The agent's login name.")]
+REVOKED_HELP = ("Its logins end at once. Open sockets close within seconds on every replica when "
+                "DISTILBOT_REDIS_URL is set (the revocation is published there); without Redis, at their next "
+                "periodic token check (DISTILBOT_SOCKET_RECHECK_S).")
+
+
 def _agent_store(db: str | None):
     from bot.store import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(_settings(db_url=db).db_url))
+
+
+def _agent_change(db: str | None, change):
+    """Run `change(session)` in one transaction; an AgentError is a bad parameter."""
+    from bot.agents import AgentError
+
+    try:
+        with _agent_store(db).begin() as session:
+            return change(session)
+    except AgentError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _announce_revocation(agent_id: int) -> str:
+    """Publish that all the agent's tokens are revoked, through Redis when there is one (this process runs
+    no event bus of its own); what happens to the open sockets, for the operator."""
+    import asyncio
+
+    from bot.events import make_bus, publish_revocation
+
+    redis_url = _settings().redis_url
+    if not redis_url:
+        return "open sockets close at their next token check (DISTILBOT_SOCKET_RECHECK_S; no Redis to tell them now)"
+
+    async def send():
+        bus = make_bus(redis_url)
+        try:
+            await publish_revocation(bus, agent_id, None)
+        finally:
+            await bus.close()
+
+    asyncio.run(send())
+    return "every replica was told through Redis to close its open sockets"
 
 
 @agent_app.command("add")
@@ -97,43 +141,69 @@ def agent_add(
     username: Annotated[str, typer.Argument(help="Login name: 2–64 letters, digits or . _ @ -")],
     password: PasswordOption,
     name: Annotated[str | None, typer.Option(help="Name the visitor sees (default: the username).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An admin: may also approve or reject the intents "
+                                                        "agents propose.")] = False,
     db: DbOption = None,
 ) -> None:
     """Create an agent account (the password is stored as an argon2 hash)."""
-    from bot.agents import AgentError, create_agent
+    from bot.agents import create_agent
+    from bot.store import Role
 
-    try:
-        with _agent_store(db).begin() as session:
-            agent = create_agent(session, username, password, name)
-            typer.echo(f"agent {agent.username!r} ({agent.display_name}) created, id {agent.id}")
-    except AgentError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    agent = _agent_change(db, lambda s: create_agent(s, username, password, name, Role.ADMIN if admin else Role.AGENT))
+    typer.echo(f"{agent.role.value} {agent.username!r} ({agent.display_name}) created, id {agent.id}")
 
 
-@agent_app.command("set-password")
-def agent_set_password(username: Annotated[str, typer.Argument(help="The agent's login name.")],
-                       password: PasswordOption, db: DbOption = None) -> None:
-    """Give an agent a new password."""
-    from bot.agents import AgentError, set_password
+@agent_app.command("set-password", help="Give an agent a new password. " + REVOKED_HELP)
+def agent_set_password(username: UsernameArgument, password: PasswordOption, db: DbOption = None) -> None:
+    from bot.agents import set_password
 
-    try:
-        with _agent_store(db).begin() as session:
-            set_password(session, username, password)
-            typer.echo(f"password of {username!r} changed")
-    except AgentError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    agent = _agent_change(db, lambda s: set_password(s, username, password))
+    typer.echo(f"password of {username!r} changed; {_announce_revocation(agent.id)}")
+
+
+@agent_app.command("disable", help="Disable an account: it cannot log in (the same refusal as a wrong password) "
+                                   "until `enable`. " + REVOKED_HELP)
+def agent_disable(username: UsernameArgument, db: DbOption = None) -> None:
+    from bot.agents import set_disabled
+
+    agent = _agent_change(db, lambda s: set_disabled(s, username, True))
+    typer.echo(f"agent {username!r} disabled; {_announce_revocation(agent.id)}")
+
+
+@agent_app.command("enable")
+def agent_enable(username: UsernameArgument, db: DbOption = None) -> None:
+    """Let a disabled account log in again."""
+    from bot.agents import set_disabled
+
+    _agent_change(db, lambda s: set_disabled(s, username, False))
+    typer.echo(f"agent {username!r} enabled")
+
+
+@agent_app.command("role")
+def agent_role(username: UsernameArgument,
+               role: Annotated[str, typer.Argument(help="agent or admin.")],
+               db: DbOption = None) -> None:
+    """Make an account an admin (approves proposed intents) or a plain agent; it applies to its next request."""
+    from bot.agents import set_role
+    from bot.store import Role
+
+    if role not in {r.value for r in Role}:
+        raise typer.BadParameter(f"{role!r}: agent or admin", param_hint="ROLE")
+    _agent_change(db, lambda s: set_role(s, username, Role(role)))
+    typer.echo(f"{username!r} is now {'an admin' if role == 'admin' else 'an agent'}")
 
 
 @agent_app.command("list")
 def agent_list(db: DbOption = None) -> None:
-    """The agent accounts."""
+    """The accounts: id, username, name, role and whether disabled."""
     from sqlalchemy import select
 
     from bot.store import Agent
 
     with _agent_store(db)() as session:
         for agent in session.scalars(select(Agent).order_by(Agent.id)):
-            typer.echo(f"{agent.id}\t{agent.username}\t{agent.display_name}")
+            disabled = f"\tdisabled since {agent.disabled_at:%Y-%m-%d %H:%M}" if agent.disabled_at else ""
+            typer.echo(f"{agent.id}\t{agent.username}\t{agent.display_name}\t{agent.role.value}{disabled}")
 
 
 model_app = typer.Typer(help="The model registry's versions: list them, roll out or roll back one (every API "
@@ -164,13 +234,18 @@ def model_list(registry: RegistryOption = None) -> None:
 def model_use(version: Annotated[str, typer.Argument(help="The version to serve, e.g. v0007 (see `model list`).")],
               registry: RegistryOption = None) -> None:
     """Make VERSION current (a rollout or a rollback): one atomic switch, under the registry's lock so no
-    redistillation publishes over it at the same moment."""
-    from bot.artifact import ArtifactError, Registry, RegistryBusy
+    redistillation publishes over it at the same moment. Only a published version's name (v0007) is
+    accepted: `current`, paths and unknown names are refused (exit 2) and change nothing."""
+    import os
+
+    from bot.artifact import CURRENT, ArtifactError, Registry, RegistryBusy
 
     store = Registry(_settings(registry=registry).registry)
+    link = store.root / CURRENT
     try:
+        store.check_version(version)  # before the lock, whose file a bad name must not create either
         with store.lock():
-            before = store.current()
+            before = os.readlink(link) if link.is_symlink() else None  # even when it does not load
             store.switch(version)
     except RegistryBusy as exc:
         typer.echo(f"error: {exc}; try again when it is done", err=True)
@@ -178,7 +253,7 @@ def model_use(version: Annotated[str, typer.Argument(help="The version to serve,
     except ArtifactError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"current: {version} (was {before.version if before else 'none'}); the API processes reload it "
+    typer.echo(f"current: {version} (was {before or 'none'}); the API processes reload it "
                "within DISTILBOT_RELOAD_INTERVAL_S")
 
 

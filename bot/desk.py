@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.events import DESK, conversation_channel
@@ -87,6 +87,7 @@ def summary(db: Session, conversation: Conversation, low_confidence: float) -> d
         "low_confidence": lowest is not None and lowest < low_confidence,
         "thumbs_down": db.scalar(select(exists().where(Message.conversation_id == conversation.id,
                                                        Message.feedback == "down"))),
+        "customer_id": conversation.customer_id, "customer_email": conversation.customer_email,
     }
 
 
@@ -130,8 +131,13 @@ def counts(db: Session) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def get_conversation(db: Session, conversation_id: str) -> Conversation:
-    conversation = db.get(Conversation, conversation_id)
+def get_conversation(db: Session, conversation_id: str, lock: bool = False) -> Conversation:
+    """`lock`: hold the row for the transaction (PostgreSQL), so a visitor's turn waits for an agent's change
+    rather than interleaving with it."""
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    conversation = db.scalar(query.with_for_update(of=Conversation) if lock else query)
+    if lock and conversation is not None:
+        db.refresh(conversation)  # a row read after waiting for the lock is new, the agent joined to it was not
     if conversation is None:
         raise DeskError(404, f"no conversation with id {conversation_id!r}")
     return conversation
@@ -158,13 +164,21 @@ def _owned_elsewhere(conversation: Conversation, agent: Agent) -> bool:
 
 
 def take_over(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
+    """A conditional update: of two agents taking the conversation at the same moment, exactly one gets it
+    and the other a 409 (the database decides, not a read made before the write)."""
     if _owned_elsewhere(conversation, agent):
         raise DeskError(409, f"{conversation.agent.display_name} already has this conversation")
     if conversation.status == "with_agent" and conversation.agent_id == agent.id:
         return []
-    conversation.status, conversation.agent = "with_agent", agent
-    conversation.active_form = None
-    db.flush()
+    free = or_(Conversation.status != "with_agent", Conversation.agent_id.is_(None),
+               Conversation.agent_id == agent.id)
+    taken = db.execute(update(Conversation).where(Conversation.id == conversation.id, free)
+                       .values(status="with_agent", agent_id=agent.id, active_form=None, updated_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.refresh(conversation)
+    if taken.rowcount != 1:
+        raise DeskError(409, f"{conversation.agent.display_name if conversation.agent else 'another agent'} "
+                             "already has this conversation")
     return [status_event(conversation)]
 
 

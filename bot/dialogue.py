@@ -10,14 +10,17 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.action_runner import ActionRunner, FormState
-from bot.actions import SLOT_PARSERS, turn_book
+from bot.actions import SLOT_PARSERS, turn_book, turn_session
 from bot.agents import token_digest
+from bot.client_caps import Cap, ClientCaps
 from bot.desk import Event, message_events, status_event
-from bot.domain import FORMS
+from bot.domain import FORMS, required_slots
 from bot.nlu import IntentScore, Prediction
+from bot.ownership import identity_is_valid
 from bot.policy import Decision, decide
 from bot.served_model import ServedModel
 from bot.store import Conversation, Message, utcnow
@@ -27,7 +30,10 @@ FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words
 FALLBACK_AGAIN_TEXT = "I'm still not sure what you need. Would you like to talk to a person?"
 FALLBACK_HANDOFF_TEXT = "I'm sorry, I can't work this out. I'm passing you to a person."
 CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
+HANDOFF_CAPPED_TEXT = ("Our team can't take more requests from your connection right now. Please try again "
+                       "later, or write to us by e-mail.")
 HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
+TURN_ATTEMPTS = 3
 
 _SLOT_PATTERNS = {
     "order_id": re.compile(r"\b(?:#\s*)?nw[\s-]*(\d{6})\b", re.IGNORECASE),
@@ -46,6 +52,29 @@ class SessionForbidden(Exception):
 
 class NotAllowedNow(Exception):
     """Something the visitor cannot do in the conversation's present state (the message says why)."""
+
+
+class IdentityRefused(Exception):
+    """The host site's identity for the visitor could not be verified (the message says why)."""
+
+
+class TooManyConversations(Exception):
+    """This client address started as many conversations as an hour allows."""
+
+
+class ConversationChanged(Exception):
+    """Someone else (an agent taking over) changed the conversation while this turn was worked on."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The host site's word for who its logged-in visitor is: the customer id and the HMAC-SHA256 of it,
+    keyed with the secret the shop and the bot share (DISTILBOT_IDENTITY_SECRET)."""
+
+    user_id: str
+    user_hash: str
+    email: str | None = None
+    """Given by the shop's page beside the id; not covered by the hash, so shown to agents, never proof."""
 
 
 @dataclass
@@ -91,12 +120,16 @@ def intent_title(intent: str) -> str:
 
 class ChatService:
     def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
-                 handoff_after_failures: int = 3, predict=None):
+                 handoff_after_failures: int = 3, predict=None, identity_secret: str | None = None,
+                 caps: ClientCaps | None = None):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
         `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
-        model (by default directly; the API passes its micro-batcher)."""
+        model (by default directly; the API passes its micro-batcher). `identity_secret` verifies the host
+        site's identities; `caps` limits new conversations and hand-offs per client address."""
         self.sessions = sessions
+        self.identity_secret = identity_secret
+        self.caps = caps or ClientCaps("off", "off")
         self.model_source = model_source
         self.predict = predict or (lambda classifier, text: classifier.predict(text))
         self.actions = actions or ActionRunner()
@@ -115,27 +148,64 @@ class ChatService:
         db.add(conversation)
         return conversation, token
 
-    def _open(self, db, session_id: str | None, token: str | None) -> tuple[Conversation, str | None]:
+    def _new_capped(self, db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+        if not self.caps.allow(Cap.NEW_CONVERSATION, client):
+            raise TooManyConversations("too many new conversations from your address this hour; continue an "
+                                       "open one or try again later")
+        return self._new(db, sender)
+
+    def _open(self, db, session_id: str | None, token: str | None,
+              client: str | None) -> tuple[Conversation, str | None]:
         if session_id is None:
-            return self._new(db)
-        return self.visitor_conversation(db, session_id, token), None
+            return self._new_capped(db, client)
+        return self.visitor_conversation(db, session_id, token, lock=True), None
 
     @staticmethod
-    def visitor_conversation(db, session_id: str, token: str | None) -> Conversation:
+    def _locked(db: Session, where) -> Conversation | None:
+        """The conversation with its row locked for the transaction (PostgreSQL; SQLite ignores the lock and
+        `_claim` checks instead), so an agent cannot take it over half-way through a turn."""
+        conversation = db.scalar(select(Conversation).where(where).with_for_update(of=Conversation))
+        if conversation is not None:
+            db.refresh(conversation)  # read after waiting for the lock: the joined agent may be stale
+        return conversation
+
+    @classmethod
+    def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
         """The conversation, if `token` is its secret: a visitor reaches only their own."""
-        conversation = db.get(Conversation, session_id)
+        conversation = (cls._locked(db, Conversation.id == session_id) if lock
+                        else db.get(Conversation, session_id))
         if conversation is None:
             raise SessionNotFound(f"no conversation with id {session_id!r}")
         if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
             raise SessionForbidden("this conversation needs its session token (Authorization: Bearer …)")
         return conversation
 
-    def _by_sender(self, db, sender: str) -> tuple[Conversation, str | None]:
+    def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
         """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
-        from sqlalchemy import select
+        conversation = self._locked(db, Conversation.sender == sender)
+        return (conversation, None) if conversation is not None else self._new_capped(db, client, sender)
 
-        conversation = db.scalar(select(Conversation).where(Conversation.sender == sender))
-        return (conversation, None) if conversation is not None else self._new(db, sender)
+    def verified_customer(self, identity: Identity | None) -> str | None:
+        """The customer id the host site vouched for, or None for an anonymous visitor."""
+        if identity is None:
+            return None
+        if not self.identity_secret:
+            raise IdentityRefused("identity: identity verification is not enabled on this server "
+                                  "(DISTILBOT_IDENTITY_SECRET is not set)")
+        if not identity_is_valid(self.identity_secret, identity.user_id, identity.user_hash):
+            raise IdentityRefused("identity: user_hash is not the HMAC-SHA256 of user_id with the shop's secret")
+        return identity.user_id
+
+    @staticmethod
+    def _claim(db: Session, conversation: Conversation, status_before: str) -> None:
+        """Write-lock the conversation's row, if it still has the status the turn started from; else someone
+        took it over meanwhile and the turn is worked again. On PostgreSQL the row lock taken at the start
+        already holds agents off; on SQLite this first write takes the database's write lock."""
+        claimed = db.execute(update(Conversation).where(Conversation.id == conversation.id,
+                                                        Conversation.status == status_before)
+                             .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            raise ConversationChanged(conversation.id)
 
     def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
         prediction = self.predict(model.classifier, text)
@@ -145,23 +215,51 @@ class ChatService:
         return prediction, False
 
     def handle(self, text: str, session_id: str | None = None, token: str | None = None,
-               sender: str | None = None) -> TurnResult:
-        """One visitor message: by session id and token (our API) or by sender id (Rasa REST channel)."""
+               sender: str | None = None, identity: Identity | None = None,
+               client: str | None = None) -> TurnResult:
+        """One visitor message: by session id and token (our API) or by sender id (Rasa REST channel).
+        `identity` is the host site's verified customer; `client` the visitor's address (for the caps)."""
         model = self.model_source()
         prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
         decision = decide(prediction, model.policy, explicit)
+        customer = identity if self.verified_customer(identity) else None
+        for attempt in range(TURN_ATTEMPTS):
+            try:
+                return self._turn(model, text, prediction, decision, session_id, token, sender, customer, client)
+            except ConversationChanged:
+                if attempt == TURN_ATTEMPTS - 1:
+                    raise NotAllowedNow("the conversation changed while this message was handled; "
+                                        "send it again") from None
+        raise AssertionError("unreachable")
+
+    def _turn(self, model: ServedModel, text: str, prediction: Prediction, decision: Decision,
+              session_id: str | None, token: str | None, sender: str | None, customer: Identity | None,
+              client: str | None) -> TurnResult:
+        """The turn's one transaction: read the conversation, respond, store, commit."""
         with self.sessions() as db, db.no_autoflush:  # nothing written until the commit below
-            conversation, new_token = (self._by_sender(db, sender) if sender is not None
-                                       else self._open(db, session_id, token))
+            conversation, new_token = (self._by_sender(db, sender, client) if sender is not None
+                                       else self._open(db, session_id, token, client))
+            if conversation.customer_id is not None and customer is None:  # signed out, or someone else
+                raise SessionForbidden("this conversation belongs to a signed-in customer: send their identity, "
+                                       "or start a new conversation")
+            if customer is not None:
+                if conversation.customer_id not in (None, customer.user_id):
+                    raise SessionForbidden("this conversation belongs to another signed-in customer")
+                conversation.customer_id = customer.user_id
+                conversation.customer_email = customer.email or conversation.customer_email
             status_before = conversation.status
             if conversation.status == "resolved":  # the visitor writes again: the bot takes it up
                 conversation.status, conversation.agent_id = "bot", None
             if conversation.status == "bot":
-                book = turn_book.set(model.retriever.book)
+                book, session = turn_book.set(model.retriever.book), turn_session.set(db)
                 try:
                     decision, template, replies = self._respond(model, conversation, text, prediction, decision)
                 finally:
                     turn_book.reset(book)
+                    turn_session.reset(session)
+                if conversation.status == "waiting_for_agent" and not self.caps.allow(Cap.HANDOFF, client):
+                    conversation.status = "bot"
+                    decision, replies = Decision.FALLBACK, [Reply(HANDOFF_CAPPED_TEXT)]
             else:
                 decision, template, replies = Decision.SILENT, None, []
             top = prediction.top
@@ -176,6 +274,8 @@ class ChatService:
             db.add_all(stored)
             conversation.updated_at = utcnow()
             with self.commit_lock:
+                if new_token is None:
+                    self._claim(db, conversation, status_before)
                 db.flush()
                 changed = conversation.status != status_before
                 events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
@@ -220,16 +320,26 @@ class ChatService:
     def _respond(self, model: ServedModel, conversation: Conversation, text: str, prediction: Prediction,
                  decision: Decision) -> tuple[Decision, str | None, list[Reply]]:
         """Run the policy's decision: business actions through rasa-sdk, fallback and clarify here."""
-        state = FormState({**(conversation.slots or {}), **extract_slots(text)}, conversation.active_form)
+        extracted = extract_slots(text)
+        # The verified customer comes from the conversation, never from what the visitor writes.
+        slots = {**(conversation.slots or {}), "customer_id": conversation.customer_id}
+        state = FormState(slots, conversation.active_form)
         latest = {"text": text, "intent": {"name": prediction.top.name, "confidence": prediction.top.confidence},
                   "intent_ranking": [{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
                   "metadata": {}}
         template, result = None, None
         if state.active_form and self._changes_subject(state, text, prediction, decision):
             state.active_form, state.slots["requested_slot"] = None, None
-        if state.active_form and decision is not Decision.HANDOFF:  # the visitor answers the form's question
-            requested = state.slots.get("requested_slot")
-            result = self.actions.continue_form(conversation.id, state, latest, {requested: text} if requested else {})
+        if not state.active_form:  # kept until a form needs them, and validated then
+            state.slots.update(extracted)
+        requested = state.slots.get("requested_slot")
+        answers = requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
+        if state.active_form and (decision is not Decision.HANDOFF or answers):  # the visitor answers the form
+
+            # Values given in passing are checked like answers: none enters a form's slot unvalidated.
+            given = {k: v for k, v in extracted.items() if k in required_slots(state.active_form, state.slots)}
+            result = self.actions.continue_form(conversation.id, state, latest,
+                                                {**given, requested: text} if requested else given)
             decision = Decision.FORM
         elif decision is Decision.HANDOFF:
             state.active_form, state.slots["requested_slot"] = None, None
@@ -244,6 +354,11 @@ class ChatService:
             else:
                 template, latest["metadata"]["template"] = chosen.id, chosen.id
                 result = self.actions.run("action_answer", conversation.id, state, latest)
+        state.slots.pop("customer_id", None)
+        if conversation.sender is not None and not state.active_form:
+            # Rasa's REST channel names a conversation by its sender id alone, which a client may choose
+            # guessably: the e-mail address proves an order only for the form it was given in.
+            state.slots["email"] = None
         conversation.slots, conversation.active_form = state.slots, state.active_form
         if decision is Decision.FALLBACK:
             conversation.failures += 1

@@ -33,8 +33,9 @@ def _insert(sessions: sessionmaker, rows: list[dict]) -> int:
         if db.scalar(select(func.count()).select_from(Order)):
             return 0
         for row in rows:
-            db.add(Order(id=row["id"], email=row["email"], status=row["status"], items=row["items"],
-                         total=row["total"], carrier=row.get("carrier"), tracking_code=row.get("tracking_code"),
+            db.add(Order(id=row["id"], email=row["email"], customer_id=row.get("customer_id"), status=row["status"],
+                         items=row["items"], total=row["total"], carrier=row.get("carrier"),
+                         tracking_code=row.get("tracking_code"),
                          placed_at=_days_from_now(-row["placed_days_ago"]),
                          expected_at=_days_from_now(row.get("expected_in_days")),
                          cancelled_at=_days_from_now(-row["cancelled_days_ago"]) if "cancelled_days_ago" in row

@@ -1,8 +1,10 @@
 """Hot reload: serve a newly published model without a restart and without failing a request.
 
-The registry's `current` link is switched atomically by the publisher; we poll where it points (a
-shared volume may not deliver file events), load the new version beside the old one in a worker
-thread, then swap one reference. A turn in flight keeps the model it started with."""
+The registry's `current` link is switched atomically by the publisher; we poll it (a shared volume may not
+deliver file events), load the new version beside the old one in a worker thread, then swap one reference.
+A turn in flight keeps the model it started with. A version that does not load never takes a server down:
+at start-up the newest older version that loads is served instead, and a failed reload keeps the old model
+until `current` is switched again."""
 
 from __future__ import annotations
 
@@ -10,19 +12,29 @@ import asyncio
 import dataclasses
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 
 from bot import telemetry
-from bot.artifact import CURRENT
+from bot.artifact import CURRENT, Registry
 from bot.served_model import ServedModel
+
+
+class Link(NamedTuple):
+    """Where `current` points, and which link that is: switching again to the same name makes a new link
+    (new inode and time), so a repaired version switched to again is looked at again."""
+
+    target: str
+    inode: int
+    mtime_ns: int
 
 
 class ModelHolder:
     def __init__(self, path: Path, backend: str, clarify_margin: float | None = None, threads: int = 0):
         self.path, self.backend, self.clarify_margin, self.threads = Path(path), backend, clarify_margin, threads
-        self.target = self._target()
-        self.model = self._load(self.target)
+        self.link = self._link()
+        self.model, self.target = self._start()
         telemetry.serving(self.model.version, self.model.classifier.backend)
 
     def _load(self, target: str | None = None) -> ServedModel:
@@ -33,25 +45,60 @@ class ModelHolder:
             return model
         return dataclasses.replace(model, policy=dataclasses.replace(model.policy, clarify_margin=self.clarify_margin))
 
-    def _target(self) -> str | None:
-        """Where `current` points; None when serving one artifact folder rather than a registry."""
+    def _link(self) -> Link | None:
+        """The registry's `current` link now; None when serving one artifact folder rather than a registry."""
         link = self.path / CURRENT
-        return os.readlink(link) if link.is_symlink() else None
+        try:
+            info = os.lstat(link)
+            return Link(os.readlink(link), info.st_ino, info.st_mtime_ns)
+        except OSError:  # no `current`, or not a link
+            return None
+
+    def _start(self) -> tuple[ServedModel, str | None]:
+        """What `current` names; when that fails to load, the newest version before it that loads (logged and
+        counted), so one broken publish cannot keep replicas from starting. Versions after `current` are
+        not tried: they are the ones an operator rolled back from."""
+        target = self.link.target if self.link else None
+        try:
+            return self._load(target), target
+        except Exception as exc:
+            if target is None:
+                raise
+            failure = exc
+        telemetry.log.error("current model %s failed to load: %r; trying older versions", target, failure,
+                            exc_info=failure)
+        versions = Registry(self.path).versions()
+        older = versions[:versions.index(target)] if target in versions else versions
+        for version in reversed(older):
+            try:
+                model = self._load(version)
+            except Exception as exc:
+                telemetry.log.error("model %s failed to load too: %r", version, exc)
+                continue
+            telemetry.MODEL_FALLBACKS.inc()
+            telemetry.log.error("serving %s instead of current %s, which fails to load", version, target,
+                                extra={"version": version, "current": target})
+            return model, version
+        raise failure
 
     async def check(self) -> bool:
-        """Load and swap in the current version if it changed; a broken version is logged and skipped."""
-        target = self._target()
-        if target is None or target == self.target:
+        """Load and swap in what `current` names when the link changed since the last look. A version that
+        fails to load is logged and counted and not tried again until `current` is switched again (to
+        another version, or to the same one once it is repaired)."""
+        link = self._link()
+        if link is None or link == self.link:
+            return False
+        self.link = link
+        if link.target == self.target:  # switched back to what is served (e.g. a rollback): nothing to load
             return False
         try:
-            model = await run_in_threadpool(self._load, target)
+            model = await run_in_threadpool(self._load, link.target)
         except Exception:
             telemetry.log.exception("model reload failed; still serving %s", self.model.version,
-                                    extra={"target": target})
+                                    extra={"target": link.target})
             telemetry.MODEL_RELOADS.labels("failed").inc()
-            self.target = target  # do not retry the same broken version on every poll
             return False
-        previous, self.model, self.target = self.model, model, target
+        previous, self.model, self.target = self.model, model, link.target
         telemetry.serving(model.version, model.classifier.backend)
         telemetry.MODEL_RELOADS.labels("done").inc()
         telemetry.log.info("model reloaded", extra={"previous": previous.version, "version": model.version})

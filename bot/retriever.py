@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import faiss
 import numpy as np
 
+from bot.artifact import write_atomic
 from bot.templates import Template, TemplateBook
 
 if TYPE_CHECKING:
@@ -44,9 +45,9 @@ class TemplateRetriever:
         return cls(book, index, rows)
 
     def save(self, directory: Path) -> None:
-        (directory / "templates.json").write_text(self.book.model_dump_json(indent=2))
+        write_atomic(directory / "templates.json", self.book.model_dump_json(indent=2))
         faiss.write_index(self.index, str(directory / "templates.faiss"))
-        (directory / "templates_rows.json").write_text(json.dumps(self.rows))
+        write_atomic(directory / "templates_rows.json", json.dumps(self.rows))
 
     @classmethod
     def load(cls, directory: Path) -> TemplateRetriever:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from bot.templates import placeholders
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -32,10 +34,25 @@ COMMON_ERRORS = {413: error("request body too large"), 422: error("invalid reque
                  429: error("too many requests: retry after the Retry-After header's seconds")}
 
 
+class IdentityIn(Strict):
+    """The shop's logged-in customer, vouched for by the shop's server (identity verification)."""
+
+    user_id: StrictStr = Field(min_length=1, max_length=128, description="The shop's id for the customer.")
+    user_hash: StrictStr = Field(pattern=r"^[0-9a-fA-F]{64}$", description="Hex HMAC-SHA256 of user_id, keyed "
+                                 "with the secret the shop's server and the bot share (DISTILBOT_IDENTITY_SECRET).")
+    email: StrictStr | None = Field(None, max_length=256, pattern=r"^[^@\s]+@[^@\s]+$",
+                                    description="The customer's e-mail address, shown to agents (not covered by "
+                                                "the hash, so never used as proof).")
+
+
 class ChatRequest(Strict):
     message: StrictStr = Field(description="What the visitor wrote, or a quick-reply payload such as "
                                            "'/order_status'.")
     session_id: StrictStr | None = Field(None, description="Continue this conversation; omit to start one.")
+    identity: IdentityIn | None = Field(None, description="The shop's logged-in customer (the widget's "
+                                        "data-user-id and data-user-hash): such a visitor may act on their own "
+                                        "orders without giving an e-mail address. A hash that does not verify is "
+                                        "refused with 403.")
 
     _check_message = field_validator("message")(_not_blank)
 
@@ -120,6 +137,7 @@ class AgentOut(BaseModel):
     id: int
     username: str
     display_name: str
+    role: Literal["agent", "admin"] = Field(description="Admins may also approve or reject proposed intents.")
     low_confidence: float | None = Field(None, description="The server's low-confidence threshold (on /me).")
 
 
@@ -127,6 +145,11 @@ class LoginOut(BaseModel):
     token: str = Field(description="Send as 'Authorization: Bearer …' on every agent request.")
     expires_in_s: int
     agent: AgentOut
+
+
+class PasswordChange(Strict):
+    current_password: StrictStr = Field(max_length=256)
+    new_password: StrictStr = Field(min_length=8, max_length=256, description="At least 8 characters.")
 
 
 class TextRequest(Strict):
@@ -158,6 +181,10 @@ class ConversationOut(BaseModel):
     lowest_confidence: float | None
     low_confidence: bool
     thumbs_down: bool
+    customer_id: str | None = Field(None, description="The shop's customer, when the host site vouched for the "
+                                                      "visitor (identity verification).")
+    customer_email: str | None = Field(None, description="The e-mail address the shop's page gave for that "
+                                                         "customer (shown to agents; never used as proof).")
 
 
 class ConversationPage(BaseModel):
@@ -256,6 +283,12 @@ class NewIntentRequest(Strict):
                                                                                 "learns well).")
     buttons: list[ButtonOut] = Field([], max_length=6)
 
+    @field_validator("answer")
+    @classmethod
+    def _plain_placeholders(cls, value: str) -> str:
+        placeholders(value)  # only {name}: no format spec, conversion, attribute or index
+        return value
+
     @field_validator("examples")
     @classmethod
     def _distinct_and_filled(cls, value: list[str]) -> list[str]:
@@ -273,4 +306,10 @@ class NewIntentOut(BaseModel):
     buttons: list[ButtonOut]
     examples: list[str]
     agent_id: int | None
+    agent: str | None = Field(description="The proposer's display name.")
     created_at: str
+    status: Literal["proposed", "approved", "rejected"] = Field(description="Only approved intents are learned "
+                                                                            "by redistillation.")
+    decided_by: int | None = Field(description="The admin who approved or rejected it.")
+    decider: str | None = Field(description="That admin's display name.")
+    decided_at: str | None

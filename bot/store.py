@@ -6,18 +6,35 @@ up to date before use.
     messages       every turn (user, bot, agent); bot turns keep intent, confidence, template, decision
     notes          agents' private notes on a conversation
     corrections    an agent's relabelling of a user message's intent (what redistillation learns from)
-    new_intents    intents agents added (answer and examples), learned by the next redistillation
+    new_intents    intents agents proposed (answer and examples), learned by the next redistillation once
+                   an admin approved them
+    ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
     agents         support-agent accounts (argon2 password hashes) and their login tokens
     orders         the shop's orders, which the order actions look up and cancel
 """
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -32,6 +49,27 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
+class Role(enum.StrEnum):
+    """Agents work conversations and propose answers; admins also approve or reject proposals."""
+
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class ProposalStatus(enum.StrEnum):
+    """An agent's new intent is only learned once an admin approved it."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+def _string_enum(kind: type[enum.Enum], name: str) -> SqlEnum:
+    """A VARCHAR with a CHECK of the allowed values (no native enum type: the same on SQLite and PostgreSQL)."""
+    return SqlEnum(kind, name=name, native_enum=False, create_constraint=True, length=16,
+                   values_callable=lambda members: [m.value for m in members])
+
+
 class Agent(Base):
     __tablename__ = "agents"
 
@@ -39,6 +77,9 @@ class Agent(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(_string_enum(Role, "agent_role"), default=Role.AGENT, server_default="agent")
+    disabled_at: Mapped[datetime | None]
+    """Set by `bot agent disable`: the account cannot log in and its tokens are gone."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -61,6 +102,10 @@ class Conversation(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str | None] = mapped_column(String(128), unique=True, index=True)
     """The client's sender id, for conversations held through the Rasa REST channel."""
+    customer_id: Mapped[str | None] = mapped_column(String(128))
+    """The shop's customer id, once the host site vouched for the visitor (identity verification)."""
+    customer_email: Mapped[str | None] = mapped_column(String(256))
+    """The e-mail address the shop's page gave with that id: shown to agents, never taken as proof."""
     status: Mapped[str] = mapped_column(String(24), default="bot", index=True)
     slots: Mapped[dict] = mapped_column(JSON, default=dict)
     active_form: Mapped[str | None] = mapped_column(String(64))
@@ -126,8 +171,8 @@ class Correction(Base):
 
 
 class NewIntent(Base):
-    """An intent an agent added through the API, with its answer and example messages; the next
-    redistillation learns it."""
+    """An intent an agent proposed through the API, with its answer and example messages; the next
+    redistillation learns it once an admin approved it."""
 
     __tablename__ = "new_intents"
 
@@ -137,6 +182,11 @@ class NewIntent(Base):
     examples: Mapped[list] = mapped_column(JSON)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[ProposalStatus] = mapped_column(_string_enum(ProposalStatus, "proposal_status"),
+                                                   default=ProposalStatus.PROPOSED, server_default="proposed")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    """The admin who approved or rejected it."""
+    decided_at: Mapped[datetime | None]
 
 
 class Order(Base):
@@ -145,6 +195,8 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     """NW and six digits."""
     email: Mapped[str] = mapped_column(String(256))
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    """The shop's id of the customer who placed it (what a verified visitor's identity names)."""
     status: Mapped[str] = mapped_column(String(24))
     """processing, shipped, delivered or cancelled."""
     items: Mapped[list] = mapped_column(JSON)
@@ -154,6 +206,20 @@ class Order(Base):
     placed_at: Mapped[datetime]
     expected_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+
+
+class OwnershipFailure(Base):
+    """A visitor named an order with an e-mail address (or an account) that is not its owner's."""
+
+    __tablename__ = "ownership_failures"
+    __table_args__ = (Index("ix_ownership_failures_conversation", "conversation_id", "created_at"),
+                      Index("ix_ownership_failures_order", "order_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    """Our conversation's id, or the sender id of a Rasa assistant calling the action server."""
+    order_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def upgrade(engine: Engine) -> None:

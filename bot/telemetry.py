@@ -7,7 +7,22 @@ Metrics (GET /metrics):
     distilbot_handoffs_total                        conversations handed to a person
     distilbot_model_info{version,backend}           1 for the model being served
     distilbot_model_reloads_total{outcome}          hot reloads done or failed
+    distilbot_model_fallbacks_total                 start-ups on an older version: `current` failed to load
     distilbot_live_connections{kind}                open WebSockets (visitor, agent)
+    distilbot_live_closed_total{reason}             WebSockets the server refused or closed: a cap on open
+                                                    sockets (per_client, per_conversation, per_agent), too
+                                                    many frames (frame_rate), a frame over the size limit
+                                                    (too_big), a token revoked (revoked) or no longer valid
+                                                    (recheck), a bad auth message (unauthorized)
+    distilbot_live_frames_dropped_total             typing frames sent faster than they are forwarded
+    distilbot_events_dropped_total{reason}          live events that did not reach every replica because
+                                                    Redis was unreachable (redis_unavailable), or a slow
+                                                    socket's oldest queued events (slow_subscriber)
+    distilbot_event_bus_up                          1 while the Redis subscription is up, 0 while it is not
+    distilbot_rate_limit_redis_errors_total{outcome}  requests whose rate limit could not be counted in
+                                                    Redis: counted in memory instead (open) or refused (closed)
+    distilbot_client_capped_total{cap}              new conversations or hand-offs refused by a client's hourly cap
+    distilbot_client_cap_store_errors_total         cap checks let through because the caps' store failed
 """
 
 from __future__ import annotations
@@ -25,7 +40,19 @@ INTENTS = Counter("distilbot_intents", "Top intent of each visitor message", ["i
 HANDOFFS = Counter("distilbot_handoffs", "Conversations handed to a person")
 MODEL_INFO = Gauge("distilbot_model_info", "The model being served (value 1)", ["version", "backend"])
 MODEL_RELOADS = Counter("distilbot_model_reloads", "Hot reloads of a newly published model", ["outcome"])
+MODEL_FALLBACKS = Counter("distilbot_model_fallbacks", "Start-ups that serve an older version because the "
+                          "registry's current one failed to load")
 LIVE_CONNECTIONS = Gauge("distilbot_live_connections", "Open WebSockets", ["kind"])
+LIVE_CLOSED = Counter("distilbot_live_closed", "WebSockets refused or closed by the server", ["reason"])
+LIVE_FRAMES_DROPPED = Counter("distilbot_live_frames_dropped", "Typing frames dropped for coming too often")
+EVENTS_DROPPED = Counter("distilbot_events_dropped", "Live events not delivered everywhere", ["reason"])
+EVENT_BUS_UP = Gauge("distilbot_event_bus_up", "1 while the event bus's Redis subscription is up")
+RATE_LIMIT_REDIS_ERRORS = Counter("distilbot_rate_limit_redis_errors", "Requests whose rate limit could not be "
+                                  "counted in Redis", ["outcome"])
+CAPPED = Counter("distilbot_client_capped", "New conversations or hand-offs refused by a client's hourly cap",
+                 ["cap"])
+CAP_STORE_ERRORS = Counter("distilbot_client_cap_store_errors",
+                           "Cap checks let through because the caps' store (Redis) failed")
 
 
 def serving(version: str, backend: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.artifact import write_atomic
+
 
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
@@ -60,4 +62,4 @@ def write_model_card(path: Path, metrics: dict, labels: list[str]) -> None:
           for name, r in student["per_intent"].items()],
         "",
     ]
-    path.write_text("\n".join(lines))
+    write_atomic(path, "\n".join(lines))

@@ -55,7 +55,9 @@ def run(
     resume: Annotated[bool, typer.Option(help="Carry on from the last epoch checkpoint of an interrupted run of "
                                               "the same data and config (default: start over).")] = False,
 ) -> None:
-    """Distil a student from the teacher on your data, evaluate both, and publish the student."""
+    """Distil a student from the teacher on your data, evaluate both, and publish the student (under the
+    registry's lock, waiting while a redistillation or a rollback holds it). Exit 2 bad input, 5 the same
+    data and config are being distilled into this registry already."""
     from distill.config import load_config
     from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
 
@@ -77,6 +79,7 @@ def run(
         typer.echo(f"{current.version} was distilled from this exact data and config; nothing to do "
                    f"(--force to redo) -> {current.path}")
         return
+    from bot.artifact import RegistryBusy
     from distill.data import DataError
     from distill.export import ExportError
     from distill.pipeline import run as run_pipeline
@@ -84,6 +87,9 @@ def run(
 
     try:
         result = run_pipeline(cfg, inputs, registry, cache_dir, force, resume)
+    except RegistryBusy as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(5) from None
     except (DataError, WeightsError, ExportError, ValueError, OSError) as exc:
         _fail(str(exc))
     if result.artifact is None:
@@ -141,7 +147,8 @@ def compare(
 def redistill(
     registry: Annotated[Path, typer.Option(help="Model registry whose current version the run tries to "
                                                 "improve on (and publishes into).")],
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the bot's store, read for corrections, "
+    db: Annotated[str, typer.Option(envvar="DISTILBOT_DB_URL",  # a URL with a password: keep it off command lines
+                                    help="SQLAlchemy URL of the bot's store, read for corrections, "
                                          "confirmations, thumbed-up answers and new messages (never written).")],
     since: Annotated[datetime | None, typer.Option(help="Take unlabelled messages from this time on (ISO, UTC); "
                                                         "default: since the last run.")] = None,

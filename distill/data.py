@@ -222,7 +222,8 @@ def load_templates(path: str | Path, intents: set[str] | None = None) -> Templat
             template = Template.model_validate(_strip_lines(raw))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise DataError(path, line, f"template {number}: {problems}") from exc
+            field = exc.errors()[0]["loc"][0] if exc.errors()[0]["loc"] else None  # e.g. a bad {placeholder}
+            raise DataError(path, raw[_VALUE_LINES].get(field, line), f"template {number}: {problems}") from exc
         if template.id in seen:
             raise DataError(path, line, f"duplicate template id '{template.id}'")
         seen.add(template.id)

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from bot.artifact import FORMAT_VERSION, Registry, write_json
+from bot.artifact import FORMAT_VERSION, Registry, RegistryBusy, try_lock, write_json
 from bot.encoder import SentenceEncoder
 from bot.nlu import ONNX_INT8, IntentClassifier, scope_scores
 from bot.retriever import TemplateRetriever
@@ -123,8 +123,9 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         force: bool = False, resume: bool = False, publish: bool = True) -> RunResult:
     """Distil, evaluate and publish. `resume` carries on from the checkpoints of an interrupted run of the
     same config and data (else they are discarded). Under `accelerate launch`/`torchrun` every rank trains
-    and rank 0 publishes. `publish=False` leaves the finished artifact staged in the registry (its path in
-    the result) for the caller to publish or discard."""
+    and rank 0 publishes, under the registry's lock (waiting while another writer holds it). `publish=False`
+    leaves the finished artifact staged in the registry (its path in the result) for the caller, which holds
+    the lock, to publish or discard. A second run of the same config and data at once is RegistryBusy."""
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
@@ -133,14 +134,17 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         return RunResult(current.path, current.metrics(), up_to_date=True)
     job = DistillRun(config, inputs, Path(registry_dir), cache_dir or weights.default_cache_dir(), fingerprint,
                      resume, launched_ranks(config.device))
-    job.load_data()
-    job.prepare_teacher()
-    job.add_unlabelled()
-    job.build_student()
-    job.distil()
-    if not job.ranks.is_main:
-        return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
-    return job.publish(final=publish)
+    try:
+        job.load_data()
+        job.prepare_teacher()
+        job.add_unlabelled()
+        job.build_student()
+        job.distil()
+        if not job.ranks.is_main:
+            return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
+        return job.publish(final=publish)
+    finally:
+        job.close()
 
 
 class DistillRun:
@@ -154,11 +158,23 @@ class DistillRun:
         self.device = ranks.device if ranks.distributed and config.device == "auto" else resolve_device(config.device)
         self.stages = _Stages()
         self.run_dir = registry_dir / ".runs" / fingerprint  # checkpoints and run log until published
-        if not resume and ranks.is_main:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_lock = None
+        if ranks.is_main:  # the folder is this run's: a second run of the same data and config must not clear it
+            self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.run_lock = try_lock(self.run_dir.with_name(f"{fingerprint}.lock"))
+            if self.run_lock is None:
+                raise RegistryBusy(f"{self.run_dir}: another run of the same data and config is under way")
+            if not resume:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_log = self.run_dir / "run_log.jsonl"
         self.unlabelled: dict = {}
+
+    def close(self) -> None:
+        """Let go of the run folder (another run of the same data and config may start)."""
+        if self.run_lock is not None:
+            self.run_lock.close()
+            self.run_lock = None
 
     def _options(self, **kwargs) -> TrainOptions:
         c = self.config
@@ -441,7 +457,9 @@ class DistillRun:
                                                       "fingerprint": self.fingerprint})
                 shutil.rmtree(self.run_dir, ignore_errors=True)
                 return RunResult(staged, metrics, staged=True)
-            artifact = registry.publish(staged, self.fingerprint)
+            with registry.lock(wait=True):  # one writer at a time: redistill, `bot model use`, other runs
+                registry.clean_staging()  # what killed runs left; live runs' staging folders stay
+                artifact = registry.publish(staged, self.fingerprint)
         except BaseException:
             registry.discard(staged)
             raise

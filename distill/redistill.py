@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.artifact import Artifact, Registry, read_json, write_json
+from bot.artifact import Artifact, Registry, read_json, write_atomic, write_json
 from bot.nlu import IntentClassifier
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
@@ -94,7 +94,7 @@ def templates_with_new_intents(base: Path | None, new_intents: list[dict], targe
     data["templates"] = list(data.get("templates") or []) + [
         {"id": f"{i['name']}_answer", "intent": i["name"], "examples": i["examples"][:5], "text": i["answer"],
          "buttons": i["buttons"], "action": None} for i in new_intents if i["name"] not in answered]
-    target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    write_atomic(target, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return target
 
 
@@ -194,9 +194,9 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
     work = registry.root / ".redistill"
     work.mkdir(exist_ok=True)
     train_file, unlabelled_file = work / "train.jsonl", work / "unlabelled.txt"
-    train_file.write_text("".join(json.dumps({"text": e.text, "intent": e.intent}, ensure_ascii=False) + "\n"
-                                  for e in merged.train))
-    unlabelled_file.write_text("".join(" ".join(t.split()) + "\n" for t in merged.unlabelled))
+    write_atomic(train_file, "".join(json.dumps({"text": e.text, "intent": e.intent}, ensure_ascii=False) + "\n"
+                                     for e in merged.train))
+    write_atomic(unlabelled_file, "".join(" ".join(t.split()) + "\n" for t in merged.unlabelled))
     templates = templates_with_new_intents(options.templates, harvest.new_intents, work / "templates.yml")
     inputs = RunInputs([train_file], test=[options.golden], templates=templates,
                        unlabelled=[unlabelled_file] if merged.unlabelled else [])
@@ -241,7 +241,7 @@ def _finish(options: Options, registry: Registry, report: dict, code: int, decis
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"redistill-{report['started_at'].replace(':', '')}"
     write_json(folder / f"{stem}.json", report)
-    (folder / f"{stem}.md").write_text(markdown(report))
+    write_atomic(folder / f"{stem}.md", markdown(report))
     report["report_files"] = [str(folder / f"{stem}.json"), str(folder / f"{stem}.md")]
     return code, report
 

@@ -62,7 +62,10 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_registry(tmp_path_factory, cache_dir) -> Path:
-    """The real pipeline (pinned teacher and student) on the full demo data, shortened to 3 epochs."""
+    """The real pipeline (pinned teacher and student) on the full demo data, shortened to 3 epochs.
+    DISTILBOT_TEST_REGISTRY names one built earlier by this fixture, to reuse while developing."""
+    if os.environ.get("DISTILBOT_TEST_REGISTRY"):
+        return Path(os.environ["DISTILBOT_TEST_REGISTRY"])
     from distill.config import load_config
     from distill.pipeline import run
     from distill.run_inputs import RunInputs

@@ -22,6 +22,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+UNLIMITED = {"DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_NEW_CONVERSATION_CAP": "off", "DISTILBOT_HANDOFF_CAP": "off"}
+"""Tests play many visitors from one address; the limits have tests of their own."""
+
+
 def start_server(registry, db_url: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start and wait until /ready answers; the server's log goes to a temporary file (a full pipe would
     block it)."""
@@ -30,7 +34,7 @@ def start_server(registry, db_url: str, port: int, env: dict[str, str] | None = 
         [sys.executable, "-m", "bot", "serve", "--registry", str(registry), "--port", str(port), "--db", db_url,
          "--seed-orders", str(DATA / "orders.json")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_ACCESS_LOG": "false", **(env or {})})
+        env={**os.environ, **UNLIMITED, "DISTILBOT_ACCESS_LOG": "false", **(env or {})})
     process.log = log
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -73,7 +77,8 @@ def served(registry, db_url: str, env: dict[str, str] | None = None):
 
 def compose_api_env() -> dict[str, str]:
     """The API replicas' settings in deploy/compose.yaml (its `environment`) and the serving image's
-    (DISTILBOT_BACKEND), so that tests of several replicas run them configured as compose does."""
+    (DISTILBOT_BACKEND), so that tests of several replicas run them configured as compose does. The trusted
+    proxy is this machine's nginx (or the test itself, playing it) on 127.0.0.1 instead of compose's network."""
     import re
 
     import yaml
@@ -81,7 +86,8 @@ def compose_api_env() -> dict[str, str]:
     api = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["api"]
     dockerfile = (ROOT / "deploy" / "docker" / "serve.Dockerfile").read_text()
     return {**{name: str(value) for name, value in api["environment"].items()},
-            "DISTILBOT_BACKEND": re.search(r"DISTILBOT_BACKEND=(\S+)", dockerfile)[1]}
+            "DISTILBOT_BACKEND": re.search(r"DISTILBOT_BACKEND=(\S+)", dockerfile)[1],
+            "DISTILBOT_TRUSTED_PROXIES": "127.0.0.1"}
 
 
 def add_agent(db_url: str, username: str, name: str, password: str) -> None:

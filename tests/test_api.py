@@ -56,7 +56,7 @@ def test_a_question_gets_the_right_answer_with_everything_the_clients_need(clien
 def test_a_follow_up_continues_the_conversation_and_fills_slots(client):
     first = chat(client, "hi there").json()
     session, token = first["session_id"], first["session_token"]
-    second = chat(client, "has order NW482913 shipped yet?", session, token)
+    second = chat(client, "has order NW482913 shipped yet? my email is ana.costa@example.com", session, token)
     assert second.status_code == 200
     body = second.json()
     assert body["session_id"] == session and body["session_token"] is None
@@ -73,7 +73,9 @@ def test_order_tracking_form_re_asks_a_malformed_number_and_lets_the_visitor_cha
     assert [r["text"][:40] for r in bad["replies"]] == ["“NW12” doesn't look like an order number",
                                                         "What's your order number? It starts with"]
     good = chat(client, "NW340018", session, token).json()
-    assert good["replies"][0]["text"].startswith("Order NW340018 was delivered")
+    assert good["replies"][0]["text"].startswith("To keep your orders private, I need the e-mail address")
+    proved = chat(client, "dora.novak@example.com", session, token).json()
+    assert proved["replies"][0]["text"].startswith("Order NW340018 was delivered")
     chat(client, "where is my parcel", session, token)
     other = chat(client, "how much does shipping cost?", session, token).json()
     assert other["decision"] == "answer" and other["template"] == "shipping_cost_rates"

@@ -128,7 +128,9 @@ def test_scripted_support_conversation(desk, tmp_path):
     assert asked["decision"] == "form" and asked["replies"][0]["text"].startswith("What's your order number?")
     bad = visitor.say("NW12")
     assert bad["replies"][0]["text"].startswith("“NW12” doesn't look like an order number")
-    good = visitor.say("NW482913")
+    number = visitor.say("NW482913")
+    assert "e-mail address you used for order NW482913" in number["replies"][0]["text"]
+    good = visitor.say("ana.costa@example.com")
     assert good["replies"][0]["text"].startswith("Order NW482913 is on its way with DHL")
 
     live = Live(f"{url}/api/conversations/{visitor.session}/live", visitor.token)
@@ -225,7 +227,14 @@ def test_the_rasa_rest_channel_speaks_rasa(desk):
     assert replies and all(set(r) <= {"recipient_id", "text", "buttons"} for r in replies)
     assert replies[0]["recipient_id"] == "rasa-user-1" and replies[0]["text"].startswith("What's your order number?")
     second = httpx.post(f"{url}/webhooks/rest/webhook", json={"sender": "rasa-user-1", "message": "NW340018"}).json()
-    assert second[0]["text"].startswith("Order NW340018 was delivered")  # the same conversation, by sender
+    assert "e-mail address you used for order NW340018" in second[0]["text"]  # the same conversation, by sender
+    third = httpx.post(f"{url}/webhooks/rest/webhook",
+                       json={"sender": "rasa-user-1", "message": "dora.novak@example.com"}).json()
+    assert third[0]["text"].startswith("Order NW340018 was delivered")
+    # whoever else writes as "rasa-user-1" later must prove the order again: the proof lasted for that form
+    again = httpx.post(f"{url}/webhooks/rest/webhook",
+                       json={"sender": "rasa-user-1", "message": "where is my order?"}).json()
+    assert "e-mail address you used for order NW340018" in again[0]["text"]
     assert httpx.get(f"{url}/webhooks/rest/").json() == {"status": "ok"}
 
 

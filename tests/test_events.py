@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import uuid
 
 import pytest
 
-from bot.events import DESK, InProcessBus, RedisBus, conversation_channel, make_bus
+from bot.events import AGENTS, DESK, InProcessBus, RedisBus, conversation_channel, make_bus, publish_revocation
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT_S = 5.0
@@ -51,11 +52,9 @@ async def receive(events, n: int = 1) -> list[dict]:
 
 
 async def subscribers_of(bus, channel: str) -> int:
-    """How many subscriptions the bus still holds on `channel`."""
-    if isinstance(bus, InProcessBus):
-        return len(bus.queues.get(channel, ()))
-    [(_name, count)] = await bus.redis.pubsub_numsub(bus.prefix + channel)
-    return count
+    """How many subscriptions the bus still holds on `channel` (in memory for both: the Redis bus holds one
+    pattern subscription for the whole process and fans out locally)."""
+    return bus.local.subscribers(channel)
 
 
 def test_a_subscriber_gets_what_is_published_on_its_channels_after_it_subscribed_in_order(new_bus):
@@ -162,3 +161,98 @@ def test_make_bus_picks_redis_only_when_a_url_is_given():
             await redis_bus.close()
 
     asyncio.run(scenario())
+
+
+def _connections_named(client, name: str) -> list[dict]:
+    return [c for c in client.client_list() if c.get("name") == name]
+
+
+def test_one_redis_subscription_per_process_however_many_sockets_subscribe():
+    """200 subscribers (as 200 open sockets) share one Redis connection, pattern-subscribed to the prefix,
+    and each still gets only its own channel's events."""
+    import redis
+
+    async def scenario():
+        prefix = f"distilbot-test-{uuid.uuid4().hex}:"
+        bus = RedisBus(REDIS_URL, prefix=prefix, max_connections=5)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                streams = [await stack.enter_async_context(bus.subscribe(conversation_channel(str(n))))
+                           for n in range(200)]
+                for n in range(200):
+                    await bus.publish(conversation_channel(str(n)), {"n": n})
+                for n, events in enumerate(streams):
+                    assert await receive(events) == [{"n": n}]
+                client = redis.Redis.from_url(REDIS_URL)
+                try:
+                    mine = _connections_named(client, f"{prefix}events")
+                finally:
+                    client.close()
+                subscribed = [(int(c["psub"]), int(c["sub"])) for c in mine if int(c["psub"]) or int(c["sub"])]
+                assert subscribed == [(1, 0)]  # one connection subscribed, to one pattern
+                assert len(mine) <= 5
+        finally:
+            await bus.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_redis_connection_pool_is_bounded_and_publishers_wait_for_a_free_connection():
+    import redis
+
+    async def scenario():
+        prefix = f"distilbot-test-{uuid.uuid4().hex}:"
+        bus = RedisBus(REDIS_URL, prefix=prefix, max_connections=3)
+        try:
+            async with bus.subscribe("many") as events:  # holds one of the 3
+                await asyncio.gather(*(bus.publish("many", {"n": n}) for n in range(100)))
+                assert sorted(e["n"] for e in await receive(events, 100)) == list(range(100))
+            client = redis.Redis.from_url(REDIS_URL)
+            try:
+                assert 1 <= len(_connections_named(client, f"{prefix}events")) <= 3
+            finally:
+                client.close()
+        finally:
+            await bus.close()
+
+    asyncio.run(scenario())
+
+
+def test_with_redis_unreachable_publishing_reaches_this_process_only_and_counts_as_dropped():
+    """Best effort: nothing raises to the publisher (a chat turn is already stored), the process's own
+    subscribers still hear it, and the loss for other replicas is counted; ping (for /ready) fails."""
+    from prometheus_client import REGISTRY
+
+    def dropped() -> float:
+        return REGISTRY.get_sample_value("distilbot_events_dropped_total", {"reason": "redis_unavailable"}) or 0
+
+    async def scenario():
+        bus = RedisBus("redis://127.0.0.1:1/0", prefix="distilbot-test-unreachable:")
+        try:
+            before = dropped()
+            async with bus.subscribe(DESK) as events:
+                assert bus.available is False
+                assert await asyncio.wait_for(bus.publish(DESK, {"n": 1}), WAIT_S) is False
+                assert await receive(events) == [{"n": 1}]
+            assert dropped() == before + 1
+            with pytest.raises(Exception):  # noqa: B017 - whichever connection error redis-py raises
+                await bus.ping()
+        finally:
+            await bus.close()
+
+    asyncio.run(scenario())
+
+
+def test_publish_revocation_sends_the_documented_event_on_the_agents_channel(new_bus):
+    async def scenario(bus):
+        token_hash = hashlib.sha256(b"a token").hexdigest()
+        async with bus.subscribe(AGENTS) as events:
+            assert await publish_revocation(bus, 7, token_hash) is True
+            assert await publish_revocation(bus, 8) is True
+            assert await receive(events, 2) == [
+                {"type": "tokens_revoked", "agent_id": 7, "token_hash": token_hash},
+                {"type": "tokens_revoked", "agent_id": 8, "token_hash": None}]
+        with pytest.raises(ValueError):
+            await publish_revocation(bus, 7, "not a sha256")
+
+    run(scenario, new_bus)

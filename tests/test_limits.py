@@ -1,6 +1,6 @@
 """Rate limits and CORS on real servers (their own uvicorn processes, the real distilled demo bot).
 
-The servers trust X-Forwarded-For from 127.0.0.1 (uvicorn's proxy headers, as behind a reverse proxy), so each
+The servers trust X-Forwarded-For from 127.0.0.1 (DISTILBOT_TRUSTED_PROXIES, as behind a reverse proxy), so each
 test plays its own client addresses and the per-client counters of one test never touch another's."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from tests.servers import served
 
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"
-LIMITS = {"DISTILBOT_RATE_LIMIT": "5/minute", "DISTILBOT_CORS_ORIGINS": f'["{SHOP}"]'}
+LIMITS = {"DISTILBOT_RATE_LIMIT": "5/minute", "DISTILBOT_CORS_ORIGINS": f'["{SHOP}"]',
+          "DISTILBOT_TRUSTED_PROXIES": "127.0.0.1"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TIMEOUT = 30
 

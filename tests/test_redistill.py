@@ -129,7 +129,8 @@ def test_registry_lock_leftovers_and_retention(tmp_path):
         (staged / "labels.json").write_text("[]")
         registry.publish(staged)
     registry.switch("v0003")  # an operator rolled back
-    registry.stage()  # a run killed half-way left this
+    subprocess.run([sys.executable, "-c", "import sys; from bot.artifact import Registry; "
+                    "Registry(sys.argv[1]).stage()", str(registry.root)], cwd=ROOT, check=True)  # a run killed half-way
     with registry.lock():
         with pytest.raises(RegistryBusy), registry.lock():
             pass
@@ -240,6 +241,10 @@ def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry,
     data/templates.yml works the same way: those are the run's base data.)"""
     db_url = f"sqlite:///{tmp_path / 'bot.db'}"
     add_agent(db_url, "alice", "Alice")
+    add_agent(db_url, "ada", "Ada")
+    made_admin = subprocess.run([sys.executable, "-m", "bot", "agent", "role", "ada", "admin", "--db", db_url],
+                                cwd=ROOT, capture_output=True, text=True)
+    assert made_admin.returncode == 0, made_admin.stderr
     answer = "We gift-wrap any order for €3.50: tick \"Gift wrapping\" at checkout. Questions? {support_email}"
     with served(live_registry, db_url) as (url, _process):
         alice = login(url, "alice")
@@ -253,6 +258,9 @@ def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry,
         bad = alice.post("/intents", json={"name": "gift_notes", "answer": "see {nowhere}", "examples": GIFT_WRAP})
         assert bad.status_code == 422 and "unknown placeholders ['nowhere']" in bad.json()["detail"]
         assert [i["name"] for i in alice.get("/intents/new").json()] == ["gift_wrapping"]
+        assert alice.post("/intents/gift_wrapping/approve").status_code == 403  # agents propose, admins approve
+        approved = login(url, "ada").post("/intents/gift_wrapping/approve")
+        assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
 
     run = redistill_cli(live_registry, db_url, *AGREEMENT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -1,7 +1,10 @@
-"""Agents: log in, find and read conversations, take over, reply, note, hand back, resolve, relabel, review.
+"""Agents: log in, find and read conversations, take over, reply, note, hand back, resolve, relabel, review,
+propose intents; admins also approve or reject proposals.
 
 Every route but login needs `Authorization: Bearer <token>`. Changes are made in one transaction and
-their live events published once it has committed."""
+their live events published once it has committed. Logins and password changes (argon2: deliberately slow)
+run two at a time in their own thread pool, so a flood of them never holds up chat turns or /health, and
+failed ones are throttled per username and per client address."""
 
 from __future__ import annotations
 
@@ -9,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Query, Request
 from sqlalchemy import select
 
 from bot import agents, desk, stats
-from bot.routes.common import bearer, publish
+from bot.events import publish_revocation
+from bot.routes.common import bearer, client_address, publish
 from bot.routes.visitor import check_length
 from bot.schemas import (
     AgentOut,
@@ -25,6 +31,7 @@ from bot.schemas import (
     NewIntentOut,
     NewIntentRequest,
     NoteOut,
+    PasswordChange,
     RelabelOut,
     RelabelRequest,
     ReviewedRequest,
@@ -34,11 +41,15 @@ from bot.schemas import (
     TranscriptOut,
     error,
 )
-from bot.store import Agent, NewIntent
-from bot.templates import Template
+from bot.store import Agent, NewIntent, ProposalStatus, Role
+from bot.templates import PlaceholderError, placeholders
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
 UNAUTHORIZED = {401: error("missing, invalid or expired agent token")}
+ADMIN_ONLY = {**UNAUTHORIZED, 403: error("only an admin may do this")}
+THROTTLED = {429: error("too many failed attempts for this username or from this address; retry after the "
+                        "Retry-After header's seconds")}
+LOGIN_WORKERS = 2
 CONVERSATION_ERRORS = {**UNAUTHORIZED, 404: error("unknown conversation"),
                        409: error("another agent has the conversation, or it is not in a state for this")}
 
@@ -49,6 +60,7 @@ class CurrentAgent:
     username: str
     display_name: str
     token: str
+    role: Role
 
 
 def current_agent(request: Request,
@@ -60,13 +72,22 @@ def current_agent(request: Request,
                             headers={"WWW-Authenticate": "Bearer"})
     with request.app.state.sessions.begin() as db:  # committed before any 401: an expired token is deleted
         agent = agents.agent_for_token(db, token)
-        found = agent and CurrentAgent(agent.id, agent.username, agent.display_name, token)
+        found = agent and CurrentAgent(agent.id, agent.username, agent.display_name, token, agent.role)
     if not found:
         raise HTTPException(401, "invalid or expired agent token; log in again", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
 Me = Annotated[CurrentAgent, Depends(current_agent)]
+
+
+def current_admin(me: Me) -> CurrentAgent:
+    if me.role is not Role.ADMIN:
+        raise HTTPException(403, "only an admin may approve or reject proposals")
+    return me
+
+
+Admin = Annotated[CurrentAgent, Depends(current_admin)]
 
 
 def _settings(request: Request):
@@ -79,7 +100,7 @@ def change(request: Request, background: BackgroundTasks, me: CurrentAgent, conv
     try:
         with request.app.state.sessions.begin() as db:
             agent = db.get(Agent, me.id)
-            conversation = desk.get_conversation(db, conversation_id) if conversation_id else None
+            conversation = desk.get_conversation(db, conversation_id, lock=True) if conversation_id else None
             result, events = operation(db, conversation, agent)
             if conversation is not None:
                 shown = desk.summary(db, conversation, _settings(request).low_confidence)
@@ -90,31 +111,104 @@ def change(request: Request, background: BackgroundTasks, me: CurrentAgent, conv
     return result
 
 
-@router.post("/login", response_model=LoginOut, responses={401: error("wrong username or password")})
-def login(body: LoginRequest, request: Request) -> LoginOut:
-    """A token for the agent's later requests."""
+@dataclass
+class LoginGuard:
+    """What keeps password checks from being guessed or from starving the server: the failure throttle, at
+    most LOGIN_WORKERS checks at once, and their own threads (not the pool that chat turns use)."""
+
+    throttle: agents.LoginThrottle
+    slots: anyio.Semaphore
+    threads: anyio.CapacityLimiter
+
+
+def _guard(request: Request) -> LoginGuard:
+    state = request.app.state
+    if getattr(state, "login_guard", None) is None:  # made on first use, inside the server's event loop
+        settings = _settings(request)
+        throttle = agents.LoginThrottle(settings.login_limit, settings.redis_url, settings.redis_max_connections)
+        state.login_guard = LoginGuard(throttle, anyio.Semaphore(LOGIN_WORKERS), anyio.CapacityLimiter(LOGIN_WORKERS))
+    return state.login_guard
+
+
+async def _not_throttled(guard: LoginGuard, username: str, client: str | None) -> None:
+    retry = await guard.throttle.retry_after(username, client)
+    if retry is not None:
+        raise HTTPException(429, f"too many failed attempts; retry in {retry} s", headers={"Retry-After": str(retry)})
+
+
+async def password_check(request: Request, username: str, work):
+    """Run `work()` (a password check returning None when it failed) in the login pool, throttled: checked
+    before queueing (a throttled caller costs nothing) and again once its turn came (failures counted while
+    it waited count), and a failure counted for the username and the client address."""
+    guard, client = _guard(request), client_address(request)
+    await _not_throttled(guard, username, client)
+    async with guard.slots:
+        await _not_throttled(guard, username, client)
+        result = await anyio.to_thread.run_sync(work, limiter=guard.threads)
+        if result is None:
+            await guard.throttle.failed(username, client)
+    return result
+
+
+def _agent_out(agent, request: Request | None = None) -> AgentOut:
+    return AgentOut(id=agent.id, username=agent.username, display_name=agent.display_name, role=agent.role.value,
+                    low_confidence=_settings(request).low_confidence if request else None)
+
+
+def _revoked(background: BackgroundTasks, request: Request, agent_id: int, hashes: list[str | None]) -> None:
+    """After the commit, tell every replica to close the sockets of these tokens."""
+    for token_hash in hashes:
+        background.add_task(publish_revocation, request.app.state.bus, agent_id, token_hash)
+
+
+@router.post("/login", response_model=LoginOut,
+             responses={401: error("wrong username or password, or a disabled account"), **THROTTLED})
+async def login(body: LoginRequest, request: Request) -> LoginOut:
+    """A token for the agent's later requests. After too many failures for the username or from the
+    client's address (DISTILBOT_LOGIN_LIMIT) it answers 429 with Retry-After."""
     lifetime = timedelta(hours=_settings(request).agent_token_hours)
-    with request.app.state.sessions.begin() as db:
-        found = agents.login(db, body.username, body.password, lifetime)
-        if found is None:
-            raise HTTPException(401, "wrong username or password")
-        agent, token = found
-        return LoginOut(token=token, expires_in_s=int(lifetime.total_seconds()),
-                        agent=AgentOut(id=agent.id, username=agent.username, display_name=agent.display_name))
+
+    def work() -> LoginOut | None:
+        with request.app.state.sessions.begin() as db:
+            found = agents.login(db, body.username, body.password, lifetime)
+            if found is None:
+                return None
+            agent, token = found
+            return LoginOut(token=token, expires_in_s=int(lifetime.total_seconds()), agent=_agent_out(agent))
+
+    answer = await password_check(request, body.username, work)
+    if answer is None:
+        raise HTTPException(401, "wrong username or password")
+    return answer
 
 
 @router.post("/logout", status_code=204, responses=UNAUTHORIZED)
-def logout(me: Me, request: Request) -> None:
-    """End this login: the token stops working."""
+def logout(me: Me, request: Request, background: BackgroundTasks) -> None:
+    """End this login: the token stops working and the sockets opened with it close."""
     with request.app.state.sessions.begin() as db:
-        agents.logout(db, me.token)
+        token_hash = agents.logout(db, me.token)
+    _revoked(background, request, me.id, [token_hash] if token_hash else [])
+
+
+@router.post("/password", status_code=204,
+             responses={**UNAUTHORIZED, 403: error("the current password is wrong"),
+                        422: error("the new password is too short"), **THROTTLED})
+async def change_password(body: PasswordChange, me: Me, request: Request, background: BackgroundTasks) -> None:
+    """Change this agent's password: every other login of the agent ends (this one goes on)."""
+    def work() -> list[str] | None:
+        with request.app.state.sessions.begin() as db:
+            return agents.change_password(db, me.id, body.current_password, body.new_password, me.token)
+
+    revoked = await password_check(request, me.username, work)
+    if revoked is None:
+        raise HTTPException(403, "the current password is wrong")
+    _revoked(background, request, me.id, revoked)
 
 
 @router.get("/me", response_model=AgentOut, responses=UNAUTHORIZED)
 def whoami(me: Me, request: Request) -> AgentOut:
-    """The agent this token belongs to, and the server's low-confidence threshold."""
-    return AgentOut(id=me.id, username=me.username, display_name=me.display_name,
-                    low_confidence=_settings(request).low_confidence)
+    """The agent this token belongs to (and their role), and the server's low-confidence threshold."""
+    return _agent_out(me, request)
 
 
 @router.get("/intents", response_model=list[str], responses=UNAUTHORIZED)
@@ -267,40 +361,98 @@ def dashboard(me: Me, request: Request, days: Annotated[int, Query(ge=1, le=366)
                         model=stats.model_summary(model.version, model.classifier.backend, model.metrics))
 
 
-def _new_intent_view(row: NewIntent) -> dict:
+def _new_intent_view(row: NewIntent, names: dict[int, str]) -> dict:
     return {"name": row.name, "answer": row.answer, "buttons": row.buttons, "examples": row.examples,
-            "agent_id": row.agent_id, "created_at": row.created_at.isoformat()}
+            "agent_id": row.agent_id, "agent": names.get(row.agent_id), "created_at": row.created_at.isoformat(),
+            "status": row.status.value, "decided_by": row.decided_by, "decider": names.get(row.decided_by),
+            "decided_at": row.decided_at.isoformat() if row.decided_at else None}
+
+
+def _agent_names(db) -> dict[int, str]:
+    return dict(db.execute(select(Agent.id, Agent.display_name)).all())
+
+
+def _check_answer(request: Request, answer: str) -> None:
+    """422 unless every placeholder of `answer` is a plain `{name}` of a slot the templates define."""
+    slots = request.app.state.holder.model.retriever.book.slots
+    try:
+        unknown = placeholders(answer) - set(slots)
+    except PlaceholderError as exc:
+        raise HTTPException(422, f"answer: {exc}") from None
+    if unknown:
+        raise HTTPException(422, f"answer: unknown placeholders {sorted(unknown)}; known: {sorted(slots)}")
+
+
+def _decide(row: NewIntent, status: ProposalStatus, me: CurrentAgent) -> None:
+    row.status, row.decided_by, row.decided_at = status, me.id, datetime.now(UTC)
 
 
 @router.post("/intents", response_model=NewIntentOut, status_code=201,
              responses={**UNAUTHORIZED, 409: error("the intent exists already"),
                         422: error("invalid name, answer, examples or buttons")})
 def add_intent(body: NewIntentRequest, me: Me, request: Request) -> dict:
-    """A new intent with its answer and example messages. The bot does not know it yet: the next
-    redistillation learns it (and its answer becomes a template)."""
+    """Propose a new intent with its answer and example messages. An admin approves it (an admin's own is
+    approved at once); the next redistillation then learns it and its answer becomes a template. A
+    rejected name may be proposed again."""
     model = request.app.state.holder.model
-    unknown = Template(id="new", intent=body.name, examples=body.examples, text=body.answer).placeholders() - \
-        set(model.retriever.book.slots)
-    if unknown:
-        raise HTTPException(422, f"answer: unknown placeholders {sorted(unknown)}; known: "
-                                 f"{sorted(model.retriever.book.slots)}")
+    _check_answer(request, body.answer)
     labels = set(model.classifier.labels)
     for button in body.buttons:
         target = button.payload.removeprefix("/")
         if button.payload.startswith("/") and target not in labels and target != body.name:
             raise HTTPException(422, f"buttons: payload {button.payload!r} names an unknown intent")
     with request.app.state.sessions.begin() as db:
-        if body.name in labels or db.get(NewIntent, body.name) is not None:
+        row = db.get(NewIntent, body.name)
+        if body.name in labels or (row is not None and row.status is not ProposalStatus.REJECTED):
             raise HTTPException(409, f"intent {body.name!r} exists already")
-        row = NewIntent(name=body.name, answer=body.answer, buttons=[b.model_dump() for b in body.buttons],
-                        examples=body.examples, agent_id=me.id)
-        db.add(row)
+        if row is None:
+            row = NewIntent(name=body.name)
+            db.add(row)
+        row.answer, row.buttons, row.examples = body.answer, [b.model_dump() for b in body.buttons], body.examples
+        row.agent_id, row.created_at = me.id, datetime.now(UTC)
+        row.status, row.decided_by, row.decided_at = ProposalStatus.PROPOSED, None, None
+        if me.role is Role.ADMIN:
+            _decide(row, ProposalStatus.APPROVED, me)
         db.flush()
-        return _new_intent_view(row)
+        return _new_intent_view(row, _agent_names(db))
 
 
 @router.get("/intents/new", response_model=list[NewIntentOut], responses=UNAUTHORIZED)
-def new_intents(me: Me, request: Request) -> list[dict]:
-    """Intents added through the API, oldest first (learned by the next redistillation)."""
+def new_intents(me: Me, request: Request,
+                status: Annotated[ProposalStatus | None, Query(description="Only proposals in this state.")] = None
+                ) -> list[dict]:
+    """Intents proposed through the API, oldest first; only approved ones are learned by redistillation."""
+    query = select(NewIntent).order_by(NewIntent.created_at)
+    if status is not None:
+        query = query.where(NewIntent.status == status)
     with request.app.state.sessions() as db:
-        return [_new_intent_view(r) for r in db.scalars(select(NewIntent).order_by(NewIntent.created_at))]
+        names = _agent_names(db)
+        return [_new_intent_view(r, names) for r in db.scalars(query)]
+
+
+def _decision(name: str, status: ProposalStatus, me: CurrentAgent, request: Request) -> dict:
+    with request.app.state.sessions.begin() as db:
+        row = db.get(NewIntent, name)
+        if row is None:
+            raise HTTPException(404, f"no proposed intent {name!r}")
+        if status is ProposalStatus.APPROVED:  # proposed before placeholders were checked, or slots changed
+            _check_answer(request, row.answer)
+        _decide(row, status, me)
+        db.flush()
+        return _new_intent_view(row, _agent_names(db))
+
+
+DECISION_ERRORS = {**ADMIN_ONLY, 404: error("no such proposed intent"),
+                   422: error("its answer has placeholders the templates do not define")}
+
+
+@router.post("/intents/{name}/approve", response_model=NewIntentOut, responses=DECISION_ERRORS)
+def approve_intent(name: str, me: Admin, request: Request) -> dict:
+    """Admins only: the next redistillation learns this intent and serves its answer."""
+    return _decision(name, ProposalStatus.APPROVED, me, request)
+
+
+@router.post("/intents/{name}/reject", response_model=NewIntentOut, responses=DECISION_ERRORS)
+def reject_intent(name: str, me: Admin, request: Request) -> dict:
+    """Admins only: the intent is not learned (an approved one is withdrawn before the next redistillation)."""
+    return _decision(name, ProposalStatus.REJECTED, me, request)

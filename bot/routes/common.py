@@ -8,8 +8,22 @@ from fastapi import HTTPException, Request
 
 from bot import telemetry
 from bot.desk import Event
-from bot.dialogue import NotAllowedNow, SessionForbidden, SessionNotFound, TurnResult
+from bot.dialogue import (
+    IdentityRefused,
+    NotAllowedNow,
+    SessionForbidden,
+    SessionNotFound,
+    TooManyConversations,
+    TurnResult,
+)
+from bot.guards import client_key
 from bot.policy import Decision
+
+
+def client_address(request: Request) -> str:
+    """The visitor's address as the limits count it: the socket's peer, or what a trusted proxy says
+    (DISTILBOT_TRUSTED_PROXIES); an IPv6 client by its /64."""
+    return client_key(request.client.host if request.client else None)
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -39,7 +53,9 @@ def visitor_errors():
         yield
     except SessionNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    except SessionForbidden as exc:
+    except (SessionForbidden, IdentityRefused) as exc:
         raise HTTPException(403, str(exc)) from None
+    except TooManyConversations as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": "3600"}) from None
     except NotAllowedNow as exc:
         raise HTTPException(409, str(exc)) from None

@@ -3,12 +3,21 @@ desk (every conversation's messages and status changes).
 
 A socket first sends `{"type": "auth", "token": "…"}` (a token in the URL would end up in access logs);
 the server answers `{"type": "ready"}` once it listens, then streams events as JSON. Clients may send
-`{"type": "typing"}` (agents add "conversation_id") and `{"type": "ping"}`."""
+`{"type": "typing"}` (agents add "conversation_id") and `{"type": "ping"}`.
+
+Limits (bot/sockets.py has the close codes): open sockets per client address, conversation and agent
+(4429); frames of at most DISTILBOT_SOCKET_MAX_MESSAGE_BYTES (1009); frames at most
+DISTILBOT_SOCKET_MESSAGE_RATE (4429), and typing passed on at most once a second (more is dropped, as
+clients send it on every key press). A socket whose token is revoked or no longer valid is closed (4401).
+Before closing, the server sends `{"type": "error", "detail": "…"}` with the same reason."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
+import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -16,10 +25,19 @@ from starlette.concurrency import run_in_threadpool
 from bot import agents, telemetry
 from bot.dialogue import ChatService, SessionForbidden, SessionNotFound
 from bot.events import DESK, conversation_channel
+from bot.guards import client_key
+from bot.sockets import CloseCode, OpenSocket, Refused
 
 router = APIRouter()
 AUTH_TIMEOUT_S = 10
-POLICY_VIOLATION = 1008
+TYPING_EVERY_S = 1.0
+_CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def client_address(socket: WebSocket) -> str:
+    """The client's address as the rate limit sees it (uvicorn sets it from X-Forwarded-For only for a
+    trusted proxy)."""
+    return client_key(socket.client.host if socket.client else None)
 
 
 async def _auth_token(socket: WebSocket) -> str | None:
@@ -31,87 +49,141 @@ async def _auth_token(socket: WebSocket) -> str | None:
     return token if isinstance(token, str) else None
 
 
-async def _refuse(socket: WebSocket, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await socket.send_json({"type": "error", "detail": reason})
-        await socket.close(POLICY_VIOLATION, reason)
+async def _close(socket: WebSocket, refusal: Refused) -> None:
+    telemetry.LIVE_CLOSED.labels(refusal.metric).inc()
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await socket.send_json({"type": "error", "detail": refusal.reason})
+        await socket.close(refusal.code, refusal.reason)
 
 
-async def _stream(socket: WebSocket, channels: tuple[str, ...], kind: str, on_message) -> None:
-    """Forward bus events to the socket and the socket's messages to `on_message`, until either side ends."""
-    bus = socket.app.state.bus
+def _too_big(limit: int) -> Refused:
+    return Refused(CloseCode.TOO_BIG, f"frames are limited to {limit} bytes", "too_big")
+
+
+async def _receive_frames(socket: WebSocket, entry: OpenSocket, on_message) -> Refused | None:
+    """The client's frames to `on_message` (pings answered here) until it leaves (None) or breaks a limit."""
+    state = socket.app.state
+    limit = state.settings.socket_max_message_bytes
+    while True:
+        frame = await socket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return None
+        data = frame.get("text") if frame.get("text") is not None else frame.get("bytes") or b""
+        if len(data.encode() if isinstance(data, str) else data) > limit:  # when the server's own cap is higher
+            return _too_big(limit)
+        if not state.sockets.frame_allowed(entry):
+            return Refused(CloseCode.TOO_MANY, "too many messages on this socket; slow down", "frame_rate")
+        try:
+            message = json.loads(data)
+        except ValueError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        if message.get("type") == "ping":
+            await socket.send_json({"type": "pong"})
+        elif message.get("type") == "typing":
+            now = time.monotonic()
+            if now - entry.last_typing < TYPING_EVERY_S:
+                telemetry.LIVE_FRAMES_DROPPED.inc()
+                continue
+            entry.last_typing = now
+            await on_message(message)
+
+
+async def _stream(socket: WebSocket, entry: OpenSocket, channels: tuple[str, ...], kind: str, on_message) -> None:
+    """Forward bus events to the socket and the socket's frames to `on_message`, until the client leaves, it
+    breaks a limit, or the server closes it (entry.closing)."""
     telemetry.LIVE_CONNECTIONS.labels(kind).inc()
     try:
-        async with bus.subscribe(*channels) as events:
+        async with socket.app.state.bus.subscribe(*channels) as events:
             await socket.send_json({"type": "ready"})
 
             async def forward():
                 async for event in events:
                     await socket.send_json(event)
 
-            async def receive():
-                while True:
-                    message = await socket.receive_json()
-                    if isinstance(message, dict) and message.get("type") == "ping":
-                        await socket.send_json({"type": "pong"})
-                    elif isinstance(message, dict):
-                        await on_message(message)
-
-            tasks = [asyncio.create_task(forward()), asyncio.create_task(receive())]
+            tasks = [asyncio.create_task(forward()), asyncio.create_task(_receive_frames(socket, entry, on_message)),
+                     entry.closing]
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
+            refusal = None
             for task in done:
-                if not isinstance(task.exception(), WebSocketDisconnect | ValueError | RuntimeError | type(None)):
-                    raise task.exception()
+                error = task.exception()
+                if isinstance(error, WebSocketDisconnect | OSError | RuntimeError):
+                    continue  # the client went away
+                if error is not None:
+                    raise error
+                refusal = refusal or task.result()
+            if refusal is not None:
+                await _close(socket, refusal)
     finally:
         telemetry.LIVE_CONNECTIONS.labels(kind).dec()
+
+
+async def _serve(socket: WebSocket, authenticate, kind: str) -> None:
+    """Accept, count against the caps, authenticate (`authenticate(entry)` returns the channels and the
+    frame handler, or raises Refused), then stream; every refusal closes the socket with its code."""
+    await socket.accept()
+    try:
+        with socket.app.state.sockets.admitted(client_address(socket)) as entry:
+            channels, on_message = await authenticate(entry)
+            await _stream(socket, entry, channels, kind, on_message)
+    except Refused as refusal:
+        await _close(socket, refusal)
 
 
 @router.websocket("/api/conversations/{session_id}/live")
 async def visitor_live(socket: WebSocket, session_id: str) -> None:
     """The visitor's live events: agents' replies, their typing, and status changes."""
-    await socket.accept()
-    token = await _auth_token(socket)
 
-    def check():
-        with socket.app.state.sessions() as db:
-            ChatService.visitor_conversation(db, session_id, token)
+    async def authenticate(entry: OpenSocket):
+        token = await _auth_token(socket)
 
-    try:
-        await run_in_threadpool(check)
-    except (SessionNotFound, SessionForbidden) as exc:
-        return await _refuse(socket, str(exc))
+        def check():
+            with socket.app.state.sessions() as db:
+                return ChatService.visitor_conversation(db, session_id, token).token_hash
 
-    async def on_message(message: dict):
-        if message.get("type") == "typing":
+        try:
+            token_hash = await run_in_threadpool(check)
+        except (SessionNotFound, SessionForbidden) as exc:
+            raise Refused(CloseCode.POLICY_VIOLATION, str(exc), "unauthorized") from None
+        socket.app.state.sockets.claim_conversation(entry, session_id, token_hash)
+
+        async def on_message(message: dict):
             await socket.app.state.bus.publish(DESK, {"type": "typing", "conversation_id": session_id,
                                                       "role": "user"})
 
-    await _stream(socket, (conversation_channel(session_id),), "visitor", on_message)
+        return (conversation_channel(session_id),), on_message
+
+    await _serve(socket, authenticate, "visitor")
 
 
 @router.websocket("/api/agent/live")
 async def agent_live(socket: WebSocket) -> None:
     """Every conversation's new messages, notes and status changes, for the agents' consoles."""
-    await socket.accept()
-    token = await _auth_token(socket)
 
-    def find_agent():
-        with socket.app.state.sessions.begin() as db:
-            agent = agents.agent_for_token(db, token) if token else None
-            return (agent.id, agent.display_name) if agent else (None, None)
+    async def authenticate(entry: OpenSocket):
+        token = await _auth_token(socket)
 
-    agent_id, name = await run_in_threadpool(find_agent)
-    if name is None:
-        return await _refuse(socket, "invalid or expired agent token; log in again")
+        def find_agent():
+            with socket.app.state.sessions.begin() as db:
+                agent = agents.agent_for_token(db, token) if token else None
+                return (agent.id, agent.display_name) if agent else (None, None)
 
-    async def on_message(message: dict):
-        conversation_id = message.get("conversation_id")
-        if message.get("type") == "typing" and isinstance(conversation_id, str):
-            event = {"type": "typing", "conversation_id": conversation_id, "role": "agent", "agent": name,
-                     "agent_id": agent_id}
-            await socket.app.state.bus.publish(conversation_channel(conversation_id), event)
-            await socket.app.state.bus.publish(DESK, event)
+        agent_id, name = await run_in_threadpool(find_agent)
+        if name is None:
+            raise Refused(CloseCode.POLICY_VIOLATION, "invalid or expired agent token; log in again", "unauthorized")
+        socket.app.state.sockets.claim_agent(entry, agent_id, token)
 
-    await _stream(socket, (DESK,), "agent", on_message)
+        async def on_message(message: dict):
+            conversation_id = message.get("conversation_id")
+            if isinstance(conversation_id, str) and _CONVERSATION_ID.match(conversation_id):
+                event = {"type": "typing", "conversation_id": conversation_id, "role": "agent", "agent": name,
+                         "agent_id": agent_id}
+                await socket.app.state.bus.publish(conversation_channel(conversation_id), event)
+                await socket.app.state.bus.publish(DESK, event)
+
+        return (DESK,), on_message
+
+    await _serve(socket, authenticate, "agent")

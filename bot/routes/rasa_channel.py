@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from bot.routes.common import count_turn, publish
+from bot.routes.common import client_address, count_turn, publish, visitor_errors
 from bot.routes.visitor import check_length
 from bot.schemas import ButtonOut, RasaMessage, RasaReply
 
@@ -23,7 +23,9 @@ async def rest_webhook(body: RasaMessage, request: Request) -> list[RasaReply]:
     """`{"sender", "message"}` in, the bot's replies out as `[{"recipient_id", "text", "buttons"?}]`. As in
     Rasa, the sender id alone names the conversation: a client must keep it unguessable."""
     check_length(request, body.message)
-    turn = await run_in_threadpool(request.app.state.chat.handle, body.message, sender=body.sender)
+    with visitor_errors():
+        turn = await run_in_threadpool(request.app.state.chat.handle, body.message, sender=body.sender,
+                                       client=client_address(request))
     count_turn(turn)
     await publish(request, turn.events)
     return [RasaReply(recipient_id=body.sender, text=r.text,

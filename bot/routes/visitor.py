@@ -8,8 +8,9 @@ from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from bot.desk import public_message
+from bot.dialogue import Identity
 from bot.events import DESK
-from bot.routes.common import bearer, count_turn, publish, visitor_errors
+from bot.routes.common import bearer, client_address, count_turn, publish, visitor_errors
 from bot.schemas import (
     ButtonOut,
     ChatRequest,
@@ -24,7 +25,8 @@ from bot.schemas import (
 )
 
 router = APIRouter(tags=["visitor"])
-SESSION_ERRORS = {403: error("wrong or missing session token"), 404: error("unknown conversation or message")}
+SESSION_ERRORS = {403: error("wrong or missing session token, or an identity that does not verify"),
+                  404: error("unknown conversation or message")}
 Authorization = Annotated[str | None, Header(description="Bearer <session_token>")]
 
 
@@ -40,8 +42,9 @@ async def chat(body: ChatRequest, request: Request, authorization: Authorization
     conversation the bot stays silent (decision `silent`) and the agent's replies arrive on the socket."""
     check_length(request, body.message)
     with visitor_errors():
+        identity = body.identity and Identity(body.identity.user_id, body.identity.user_hash, body.identity.email)
         turn = await run_in_threadpool(request.app.state.chat.handle, body.message, body.session_id,
-                                       bearer(authorization))
+                                       bearer(authorization), identity=identity, client=client_address(request))
     count_turn(turn)
     await publish(request, turn.events)
     top = turn.prediction.top

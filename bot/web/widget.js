@@ -10,6 +10,14 @@
  *                       another origin needs that origin in the server's DISTILBOT_CORS_ORIGINS.
  *   data-locale         "en" (default) or "zh"; any other value falls back to English.
  *   data-color-primary  the accent colour (launcher, header, visitor's bubbles), e.g. "#0b6e4f".
+ *   data-user-id, data-user-email, data-user-hash
+ *                       the shop's logged-in customer (identity verification, as Intercom does it): the id,
+ *                       their e-mail address, and the hex HMAC-SHA256 of the id keyed with the secret the
+ *                       shop's server and the bot share (DISTILBOT_IDENTITY_SECRET). Such a visitor may ask
+ *                       about and cancel their own orders without giving an e-mail address. Compute the hash
+ *                       on the shop's server, never in the page, e.g. in Python:
+ *                         hmac.new(SECRET.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+ *                       A hash that does not verify is refused. Leave them out for anonymous visitors.
  *
  * Or, before the script tag, a config object (it wins over the attributes):
  *
@@ -17,6 +25,7 @@
  *     api: "https://bot.example",
  *     locale: "zh",
  *     strings: {title: "Northwind help", placeholder: "Ask us anything…"},   // any key of STRINGS.en
+ *     user: {id: "cust-1001", email: "ana@example.com", hash: "<hex HMAC-SHA256 of the id>"},
  *     colors: {primary: "#0b6e4f", primaryText: "#fff", background: "#fff", text: "#1d1d1f",
  *              botBubble: "#f0f1f3", agentBubble: "#e6f0ff", focus: "#ffbf47"},
  *   };
@@ -112,6 +121,10 @@
   const T = { ...STRINGS.en, ...STRINGS[LOCALE], ...(config.strings || {}) };
   const colors = { ...COLORS, ...(data.colorPrimary ? { primary: data.colorPrimary } : {}), ...(config.colors || {}) };
   const STORAGE_KEY = "distilbot:session:" + new URL(API).origin;
+  const user = config.user || { id: data.userId, email: data.userEmail, hash: data.userHash };
+  const IDENTITY = user.id && user.hash
+    ? { user_id: String(user.id), user_hash: String(user.hash), ...(user.email ? { email: String(user.email) } : {}) }
+    : null;
 
   const format = (template, values) => String(template).replace(/\{(\w+)\}/g, (_, k) => (k in values ? values[k] : ""));
 
@@ -294,7 +307,10 @@
   function loadSession() {
     try {
       const stored = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
-      return stored && stored.id && stored.token ? { id: stored.id, token: stored.token } : null;
+      // A conversation belongs to the customer it started with: another login (or none) starts afresh.
+      const sameUser = stored && (stored.user || null) === (IDENTITY ? IDENTITY.user_id : null);
+      if (stored && !sameUser) localStorage.removeItem(STORAGE_KEY); // not this visitor's to continue
+      return stored && stored.id && stored.token && sameUser ? { id: stored.id, token: stored.token } : null;
     } catch {
       return null; // storage blocked or garbage: start afresh
     }
@@ -303,7 +319,7 @@
   function saveSession(value) {
     session = value;
     try {
-      if (value) localStorage.setItem(STORAGE_KEY, JSON.stringify(value));
+      if (value) localStorage.setItem(STORAGE_KEY, JSON.stringify({ ...value, user: IDENTITY ? IDENTITY.user_id : null }));
       else localStorage.removeItem(STORAGE_KEY);
     } catch {
       /* private mode: the session lasts as long as the page */
@@ -588,7 +604,8 @@
   async function chat(text, el) {
     let reply;
     try {
-      reply = await request("POST", "/api/chat", session ? { message: text, session_id: session.id } : { message: text });
+      const body = { message: text, ...(session ? { session_id: session.id } : {}), ...(IDENTITY ? { identity: IDENTITY } : {}) };
+      reply = await request("POST", "/api/chat", body);
     } catch (error) {
       if (session && (error.status === 403 || error.status === 404)) {
         forgetSession(); // the conversation is gone (or the token with it): start a new one

@@ -21,7 +21,8 @@ COPY configs /app/configs
 COPY data /app/data
 COPY deploy/redistill /app/deploy/redistill
 COPY deploy/accelerate /app/deploy/accelerate
-ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
+# HOME=/tmp: compose and Kubernetes run it on a read-only root with /tmp writable, so caches go there.
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HOME=/tmp \
     DISTILBOT_REGISTRY=/registry DISTILBOT_CACHE=/cache
 WORKDIR /app
 USER 10001

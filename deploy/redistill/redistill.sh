@@ -3,10 +3,12 @@
 # model) and 4 (nothing new to learn) are normal outcomes, not failures: they exit 0 so schedulers don't
 # alert or retry. Everything else (errors, 5 = another run holds the registry) is passed on.
 #   DISTILBOT_REGISTRY  model registry (shared with the API servers)
-#   DISTILBOT_DB_URL    the bot's store (read only)
+#   DISTILBOT_DB_URL    the bot's store (read only); distill reads it from the environment: with its password
+#                       it never goes on a command line, where any user of the machine could read it
 #   REDISTILL_ARGS      extra options, e.g. "--keep 10 --tolerance 0.003"
 set -u
-python -m distill redistill --registry "${DISTILBOT_REGISTRY}" --db "${DISTILBOT_DB_URL}" ${REDISTILL_ARGS:-}
+: "${DISTILBOT_DB_URL:?is not set}"
+python -m distill redistill --registry "${DISTILBOT_REGISTRY}" ${REDISTILL_ARGS:-}
 code=$?
 case $code in
   0) echo "redistill: published a new version" ;;

@@ -101,7 +101,8 @@ def start_server(registry: Path, tmp: Path, args: argparse.Namespace, db_url: st
     """`python -m bot serve` on a free port; its log goes to a file, not the table. No rate limit (we measure
     the bot, not the limiter) and no access log (a proxy in front keeps that)."""
     port = free_port()
-    env = {**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_ACCESS_LOG": "false"}
+    env = {**os.environ, "DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_NEW_CONVERSATION_CAP": "off",
+           "DISTILBOT_HANDOFF_CAP": "off", "DISTILBOT_ACCESS_LOG": "false"}
     for item in args.server_env:
         key, sep, value = item.partition("=")
         if not sep:

@@ -1,4 +1,5 @@
-// The support agents' console: log in, inbox (live), conversation view and actions, review queue, dashboard.
+// The support agents' console: log in, inbox (live), conversation view and actions, review queue, proposed
+// intents (admins approve or reject them), dashboard.
 //
 // Plain modern JavaScript, no build step, no dependencies. Everything that comes from the server (messages,
 // notes, names, intents) is put on the page with textContent / text nodes: never as HTML.
@@ -37,6 +38,7 @@ const state = {
   open: null, // the open conversation's transcript
   view: "inbox",
   review: [],
+  proposals: [],
   socket: null,
   reconnectDelay: 1000,
   reconnectTimer: null,
@@ -250,10 +252,12 @@ function startApp() {
   $("login-screen").hidden = true;
   $("app").hidden = false;
   setText("me", state.agent ? state.agent.display_name : "");
+  $("me").title = isAdmin() ? "Admin" : "Agent";
   state.view = null;
   loadIntents();
   loadInbox();
   loadReview();
+  loadProposals();
   connectLive();
   route();
 }
@@ -279,7 +283,7 @@ async function boot() {
 
 function route() {
   const [view = "inbox", id] = location.hash.replace(/^#\/?/, "").split("/");
-  const name = ["inbox", "review", "dashboard"].includes(view) ? view : "inbox";
+  const name = ["inbox", "review", "proposals", "dashboard"].includes(view) ? view : "inbox";
   showView(name);
   if (name === "inbox" && id && decodeURIComponent(id) !== state.openId) openConversation(decodeURIComponent(id));
 }
@@ -300,7 +304,9 @@ function showView(name) {
   $("view-inbox").hidden = name !== "inbox";
   $("view-review").hidden = name !== "review";
   $("view-dashboard").hidden = name !== "dashboard";
+  $("view-proposals").hidden = name !== "proposals";
   if (changed && name === "review") loadReview();
+  if (changed && name === "proposals") loadProposals();
   if (changed && name === "dashboard") loadDashboard();
 }
 
@@ -1153,6 +1159,85 @@ function reviewItem(item) {
   return li;
 }
 
+// ---------------------------------------------------------------- proposed intents
+
+const isAdmin = () => state.agent?.role === "admin";
+const PROPOSAL_LABELS = { proposed: "Waiting for an admin", approved: "Approved", rejected: "Rejected" };
+
+async function loadProposals() {
+  let items;
+  try {
+    items = await api("GET", "intents/new");
+  } catch (error) {
+    if (error.status !== 401) setText("proposals-error", error.message);
+    return;
+  }
+  setText("proposals-error", "");
+  state.proposals = items.reverse(); // newest first
+  renderProposalCount();
+  if (state.view === "proposals") renderProposals();
+}
+
+function renderProposalCount() {
+  const waiting = state.proposals.filter((p) => p.status === "proposed").length;
+  const badge = $("tab-proposals-count");
+  badge.textContent = String(waiting);
+  badge.hidden = waiting === 0 || !isAdmin();
+}
+
+function renderProposals() {
+  setText("proposals-explain", isAdmin()
+    ? "New intents and their answers that agents proposed. Approve one and the next redistillation learns it; "
+      + "reject it and it is never learned."
+    : "New intents and their answers that agents proposed. The bot learns one at the next redistillation only once "
+      + "an admin has approved it.");
+  $("proposals-list").replaceChildren(...state.proposals.map(proposalItem));
+  $("proposals-empty").hidden = state.proposals.length > 0;
+}
+
+function proposalItem(proposal) {
+  const error = h("p", { className: "error small", role: "alert" });
+  const decided = proposal.decided_at
+    ? [` · ${proposal.status} by ${proposal.decider ?? "a former admin"} `, timeElement(proposal.decided_at, ago(proposal.decided_at))]
+    : [];
+  const li = h("li", { className: "review-item proposal", dataset: { name: proposal.name, status: proposal.status } },
+    h("h3", {}, h("span", { className: "chip intent" }, proposal.name),
+      h("span", { className: `pill small proposal-status status-${proposal.status}` },
+        PROPOSAL_LABELS[proposal.status] ?? proposal.status)),
+    h("blockquote", { className: "bubble answer" }, proposal.answer),
+    h("ul", { className: "examples", "aria-label": "Example messages" },
+      proposal.examples.slice(0, 5).map((text) => h("li", {}, text)),
+      proposal.examples.length > 5 ? h("li", {}, `and ${proposal.examples.length - 5} more`) : null),
+    h("p", { className: "meta muted small" }, `Proposed by ${proposal.agent ?? "a former agent"} · `,
+      timeElement(proposal.created_at, ago(proposal.created_at)), ...decided),
+    isAdmin() ? h("div", { className: "review-actions" },
+      h("button", { type: "button", className: "primary approve", disabled: proposal.status === "approved",
+        onclick: () => decide("approve") }, `Approve ${proposal.name}`),
+      h("button", { type: "button", className: "reject", disabled: proposal.status === "rejected",
+        onclick: () => decide("reject") }, `Reject ${proposal.name}`)) : null,
+    error);
+
+  async function decide(action) {
+    error.textContent = "";
+    li.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+    try {
+      const result = await api("POST", `intents/${encodeURIComponent(proposal.name)}/${action}`);
+      state.proposals = state.proposals.map((p) => (p.name === result.name ? result : p));
+      const replacement = proposalItem(result);
+      li.replaceWith(replacement);
+      renderProposalCount();
+      announce(`${result.name} ${result.status}.`);
+      replacement.querySelector("button:not([disabled])")?.focus();
+    } catch (failure) {
+      li.querySelector(".approve").disabled = proposal.status === "approved";
+      li.querySelector(".reject").disabled = proposal.status === "rejected";
+      if (failure.status !== 401) error.textContent = failure.message;
+    }
+  }
+
+  return li;
+}
+
 // ---------------------------------------------------------------- dashboard
 
 async function loadDashboard() {
@@ -1341,6 +1426,7 @@ function bindEvents() {
   }
 
   $("review-refresh").addEventListener("click", loadReview);
+  $("proposals-refresh").addEventListener("click", loadProposals);
   $("dash-refresh").addEventListener("click", loadDashboard);
   $("dash-days").addEventListener("change", loadDashboard);
 

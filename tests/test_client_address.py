@@ -1,0 +1,108 @@
+"""The client address the rate limit and every per-client cap count: the connecting address, unless the
+request comes from a configured proxy (DISTILBOT_TRUSTED_PROXIES), whose X-Forwarded-For names the client.
+Real servers (`python -m bot serve`, so uvicorn's own proxy-header handling) and the real nginx configuration
+(deploy/nginx/proxy.conf) in front of one."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from bot.settings import Settings
+from tests.proxy import nginx_in_front
+from tests.servers import free_port, served
+
+LIMIT = "5/minute"
+TIMEOUT = 30
+
+
+def somebody() -> str:
+    """An address a client might claim to be."""
+    pick = random.SystemRandom()
+    return f"{pick.randrange(1, 224)}.{pick.randrange(256)}.{pick.randrange(256)}.{pick.randrange(1, 255)}"
+
+
+def ask(url: str, forwarded_for: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/chat", json={"message": "how much does shipping cost?"},
+                      headers={"X-Forwarded-For": forwarded_for}, timeout=TIMEOUT)
+
+
+def statuses(url: str, count: int, forwarded_for=somebody) -> list[int]:
+    return [ask(url, forwarded_for()).status_code for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def trusting_nobody(demo_registry, tmp_path_factory):
+    """The default: no trusted proxies."""
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('nobody') / 'bot.db'}"
+    with served(demo_registry, db_url, {"DISTILBOT_RATE_LIMIT": LIMIT, "DISTILBOT_TRUSTED_PROXIES": ""}) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def behind_nginx(demo_registry, tmp_path_factory):
+    """A server trusting the loopback range (a CIDR range: here that is where nginx connects from), with nginx
+    and deploy/nginx/proxy.conf in front; yields (the server's own URL, nginx's URL)."""
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('proxied') / 'bot.db'}"
+    env = {"DISTILBOT_RATE_LIMIT": LIMIT, "DISTILBOT_TRUSTED_PROXIES": "127.0.0.0/8"}
+    with served(demo_registry, db_url, env) as (url, _), \
+            nginx_in_front([url.removeprefix("http://")], free_port()) as proxy:
+        yield url, proxy
+
+
+def test_by_default_a_client_written_x_forwarded_for_is_ignored(trusting_nobody):
+    """A new made-up address on every request changes nothing: the sixth in a minute is refused."""
+    assert statuses(trusting_nobody, 6) == [200] * 5 + [429]
+
+
+def test_through_the_nginx_config_a_random_x_forwarded_for_still_gets_429(behind_nginx):
+    """nginx sets X-Forwarded-For to the address it saw; what the client wrote in it never reaches the API."""
+    _, proxy = behind_nginx
+    assert statuses(proxy, 6) == [200] * 5 + [429]
+    refused = ask(proxy, somebody())
+    assert refused.status_code == 429 and refused.headers["retry-after"].isdigit()
+
+
+def test_a_trusted_proxy_range_names_the_client(behind_nginx):
+    """From an address in the trusted range, X-Forwarded-For is the client: each named client has its own
+    budget (so uvicorn takes the CIDR range), and one client's sixth request is refused."""
+    url, _ = behind_nginx
+    assert statuses(url, 7) == [200] * 7
+    client = somebody()
+    assert statuses(url, 6, lambda: client) == [200] * 5 + [429]
+
+
+def test_through_nginx_a_page_s_policy_names_its_own_origin_with_the_port(behind_nginx):
+    """nginx passes the Host header on whole, so the shop page's CSP allows its own WebSockets on a non-default
+    port (bot/security_headers.py)."""
+    _, proxy = behind_nginx
+    host = proxy.removeprefix("http://")
+    policy = httpx.get(f"{proxy}/", timeout=TIMEOUT).headers["content-security-policy"]
+    assert f"connect-src 'self' ws://{host} wss://{host}" in policy
+
+
+def test_trusted_proxies_take_addresses_and_ranges_and_refuse_a_wildcard(monkeypatch):
+    monkeypatch.setenv("DISTILBOT_TRUSTED_PROXIES", "10.0.0.0/8, 172.30.80.0/24,127.0.0.1,::1")
+    assert [str(n) for n in Settings().trusted_proxies] == ["10.0.0.0/8", "172.30.80.0/24", "127.0.0.1/32",
+                                                            "::1/128"]
+    monkeypatch.setenv("DISTILBOT_TRUSTED_PROXIES", '["10.1.0.0/16"]')  # as `bot serve` passes it to its workers
+    assert [str(n) for n in Settings().trusted_proxies] == ["10.1.0.0/16"]
+    monkeypatch.delenv("DISTILBOT_TRUSTED_PROXIES")
+    assert Settings().trusted_proxies == []
+    for bad, message in (("*", "would trust any client"), ("10.0.0.1/8", "not a valid IPv4 or IPv6 network"),
+                         ("proxy.internal", "not a valid IPv4 or IPv6 network")):
+        monkeypatch.setenv("DISTILBOT_TRUSTED_PROXIES", bad)
+        with pytest.raises(ValueError, match=message):
+            Settings()
+
+
+def test_an_ipv6_client_counts_by_its_64_network_and_an_ipv4_mapped_one_by_its_ipv4_address():
+    """One subscriber commonly holds a whole /64: rotating addresses inside it must not reset the limits."""
+    from bot.guards import client_key
+
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:203.0.113.7") == client_key("203.0.113.7") == "203.0.113.7"
+    assert client_key(None) == "unknown"
