@@ -22,6 +22,7 @@ from limits.storage import storage_from_string
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.guards import rate_is_off
 from bot.store import Agent, AgentToken, Role
 
 log = logging.getLogger("distilbot.agents")
@@ -157,10 +158,6 @@ def logout(db: Session, token: str) -> str | None:
     return row.token_hash
 
 
-def _off(rate: str) -> bool:
-    return rate.strip().lower() in ("", "0", "off", "none")
-
-
 class LoginThrottle:
     """Failed logins counted per username and per client address (e.g. 5 per 15 minutes); above that the
     login answers 429 without checking the password. Successful logins are not counted. The counts live in
@@ -168,7 +165,7 @@ class LoginThrottle:
     is logged): a Redis outage must not lock every agent out."""
 
     def __init__(self, rate: str, redis_url: str | None = None, max_connections: int = 20):
-        self.rate = None if _off(rate) else parse(rate)
+        self.rate = None if rate_is_off(rate) else parse(rate)
         if redis_url:  # a bounded pool whose calls give up after a second, as the rate limiter's
             from redis import asyncio as aioredis
 

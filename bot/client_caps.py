@@ -15,6 +15,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from bot import telemetry
+from bot.guards import rate_is_off
 
 log = logging.getLogger("distilbot.caps")
 
@@ -24,14 +25,10 @@ class Cap(enum.StrEnum):
     HANDOFF = "handoff"
 
 
-def _off(rate: str) -> bool:
-    return rate.strip().lower() in ("", "0", "off", "none")
-
-
 class ClientCaps:
     def __init__(self, new_conversations: str, handoffs: str, redis_url: str | None = None):
         rates = {Cap.NEW_CONVERSATION: new_conversations, Cap.HANDOFF: handoffs}
-        self.rates = {cap: parse(rate) for cap, rate in rates.items() if not _off(rate)}
+        self.rates = {cap: parse(rate) for cap, rate in rates.items() if not rate_is_off(rate)}
         options = {"socket_connect_timeout": 1, "socket_timeout": 1} if redis_url else {}
         self.limiter = MovingWindowRateLimiter(storage_from_string(redis_url or "memory://", **options))
 

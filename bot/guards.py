@@ -19,6 +19,12 @@ from limits.storage import storage_from_string
 from bot import telemetry
 
 LIMITED_PREFIXES = ("/api/", "/webhooks/")
+
+
+def rate_is_off(rate: str) -> bool:
+    """A limit written as '', '0', 'off' or 'none' in the settings is no limit."""
+    return rate.strip().lower() in ("", "0", "off", "none")
+
 IPV6_PREFIX = 64
 
 
@@ -110,7 +116,7 @@ class RateLimit:
     def __init__(self, app, rates: str, redis_url: str | None = None, fail_open: bool = True,
                  max_connections: int = 20):
         self.app = app
-        self.rates = [] if rates.strip().lower() in ("", "0", "off", "none") else parse_many(rates)
+        self.rates = [] if rate_is_off(rates) else parse_many(rates)
         self.limiter = SlidingWindowCounterRateLimiter(_limits_storage(redis_url, max_connections))
         self.fallback = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
         self.fail_open = fail_open
