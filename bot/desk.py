@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.events import DESK, conversation_channel
-from bot.store import Agent, Conversation, Correction, Message, Note, utcnow
+from bot.store import Agent, Conversation, Correction, Message, Note, locked_conversation, utcnow
 
 STATUSES = ("bot", "waiting_for_agent", "with_agent", "resolved")
 _user, _later_user = aliased(Message), aliased(Message)
@@ -134,10 +134,8 @@ def counts(db: Session) -> dict[str, int]:
 def get_conversation(db: Session, conversation_id: str, lock: bool = False) -> Conversation:
     """`lock`: hold the row for the transaction (PostgreSQL), so a visitor's turn waits for an agent's change
     rather than interleaving with it."""
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    conversation = db.scalar(query.with_for_update(of=Conversation) if lock else query)
-    if lock and conversation is not None:
-        db.refresh(conversation)  # a row read after waiting for the lock is new, the agent joined to it was not
+    where = Conversation.id == conversation_id
+    conversation = locked_conversation(db, where) if lock else db.get(Conversation, conversation_id)
     if conversation is None:
         raise DeskError(404, f"no conversation with id {conversation_id!r}")
     return conversation

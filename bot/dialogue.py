@@ -10,7 +10,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.action_runner import ActionRunner, FormState
@@ -23,7 +23,7 @@ from bot.nlu import IntentScore, Prediction
 from bot.ownership import identity_is_valid
 from bot.policy import Decision, decide
 from bot.served_model import ServedModel
-from bot.store import Conversation, Message, utcnow
+from bot.store import Conversation, Message, locked_conversation, utcnow
 from bot.templates import Button
 
 FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words?"
@@ -160,19 +160,10 @@ class ChatService:
             return self._new_capped(db, client)
         return self.visitor_conversation(db, session_id, token, lock=True), None
 
-    @staticmethod
-    def _locked(db: Session, where) -> Conversation | None:
-        """The conversation with its row locked for the transaction (PostgreSQL; SQLite ignores the lock and
-        `_claim` checks instead), so an agent cannot take it over half-way through a turn."""
-        conversation = db.scalar(select(Conversation).where(where).with_for_update(of=Conversation))
-        if conversation is not None:
-            db.refresh(conversation)  # read after waiting for the lock: the joined agent may be stale
-        return conversation
-
     @classmethod
     def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
         """The conversation, if `token` is its secret: a visitor reaches only their own."""
-        conversation = (cls._locked(db, Conversation.id == session_id) if lock
+        conversation = (locked_conversation(db, Conversation.id == session_id) if lock
                         else db.get(Conversation, session_id))
         if conversation is None:
             raise SessionNotFound(f"no conversation with id {session_id!r}")
@@ -182,7 +173,7 @@ class ChatService:
 
     def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
         """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
-        conversation = self._locked(db, Conversation.sender == sender)
+        conversation = locked_conversation(db, Conversation.sender == sender)
         return (conversation, None) if conversation is not None else self._new_capped(db, client, sender)
 
     def verified_customer(self, identity: Identity | None) -> str | None:
@@ -310,10 +301,14 @@ class ChatService:
             return conversation
 
     @staticmethod
-    def _changes_subject(state: FormState, text: str, prediction: Prediction, decision: Decision) -> bool:
-        """A confident message of another intent that does not answer the form's question."""
+    def _answers_form(state: FormState, text: str) -> bool:
+        """The message reads as an answer to the form's question (an order number, an address, yes or no)."""
         requested = state.slots.get("requested_slot")
-        answers = requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
+        return requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
+
+    def _changes_subject(self, state: FormState, text: str, prediction: Prediction, decision: Decision) -> bool:
+        """A confident message of another intent that does not answer the form's question."""
+        answers = self._answers_form(state, text)
         own_intent = prediction.top.name in FORMS[state.active_form]["intents"]
         return decision is Decision.ANSWER and not answers and not own_intent
 
@@ -332,10 +327,8 @@ class ChatService:
             state.active_form, state.slots["requested_slot"] = None, None
         if not state.active_form:  # kept until a form needs them, and validated then
             state.slots.update(extracted)
-        requested = state.slots.get("requested_slot")
-        answers = requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
-        if state.active_form and (decision is not Decision.HANDOFF or answers):  # the visitor answers the form
-
+        if state.active_form and (decision is not Decision.HANDOFF or self._answers_form(state, text)):
+            requested = state.slots.get("requested_slot")
             # Values given in passing are checked like answers: none enters a form's slot unvalidated.
             given = {k: v for k, v in extracted.items() if k in required_slots(state.active_form, state.slots)}
             result = self.actions.continue_form(conversation.id, state, latest,

@@ -32,11 +32,12 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    select,
     text,
 )
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -220,6 +221,17 @@ class OwnershipFailure(Base):
     """Our conversation's id, or the sender id of a Rasa assistant calling the action server."""
     order_id: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def locked_conversation(db: Session, where) -> Conversation | None:
+    """The conversation matching `where`, its row locked until the transaction ends, so a visitor's turn and
+    an agent's change wait for each other rather than interleave. PostgreSQL only: SQLite has no row locks
+    (it writes one transaction at a time). A row read after waiting for its lock is current, but the agent
+    joined to it was read before the wait, so it is read again."""
+    conversation = db.scalar(select(Conversation).where(where).with_for_update(of=Conversation))
+    if conversation is not None and db.get_bind().dialect.name != "sqlite":
+        db.refresh(conversation)
+    return conversation
 
 
 def upgrade(engine: Engine) -> None:

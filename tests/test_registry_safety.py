@@ -26,6 +26,7 @@ from distill.config import load_config
 from distill.run_inputs import RunInputs, run_fingerprint
 from tests.conftest import DATA, ROOT, tiny_overrides
 from tests.servers import served, server_log
+from tests.test_reload import metric
 
 STAGER = """
 import sys
@@ -247,16 +248,6 @@ def add_version(root: Path, broken: bool) -> str:
         (staged / "labels.json").unlink()
     with registry.lock():
         return registry.publish(staged).version
-
-
-def metric(url: str, name: str, **labels: str) -> float | None:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return sample.value
-    return None
 
 
 def test_a_server_whose_current_version_fails_to_load_starts_on_the_newest_older_one(tiny_registry, tmp_path):
