@@ -220,17 +220,15 @@ class Registry:
         path.mkdir()
         return path
 
-    def publish(self, staged: Path, fingerprint: str = "") -> Artifact:
+    def publish(self, staged: Path, fingerprint: str = "", descends_from: str | None = None) -> Artifact:
         """Give a staged directory the next version number and make it current (call while holding the
-        lock: the number is only unique among writers that take it)."""
+        lock: the number is only unique among writers that take it). `descends_from` is the fingerprint of
+        the `distill run` a redistilled version grew from, so that run, repeated, keeps it (run_inputs)."""
         existing = self.versions()
         version = f"v{(int(existing[-1][1:]) + 1 if existing else 1):04d}"
-        write_json(staged / "manifest.json", {
-            "format": FORMAT_VERSION,
-            "version": version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "fingerprint": fingerprint,
-        })
+        manifest = {"format": FORMAT_VERSION, "version": version,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "fingerprint": fingerprint}
+        write_json(staged / "manifest.json", manifest | ({"descends_from": descends_from} if descends_from else {}))
         _fsync_tree(staged)  # every file on disk before a name points at them
         final = self.root / version
         os.rename(staged, final)
@@ -286,12 +284,12 @@ class Registry:
             removed.append(path.name)
         return removed
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest `keep` versions; never `current` or the version before it (the one a
-        rollback goes to)."""
+    def prune(self, keep: int, also_keep: frozenset[str] = frozenset()) -> list[str]:
+        """Delete all but the newest `keep` versions and `also_keep` (e.g. the redistillation's pinned
+        baseline); never `current` or the version before it (the one a rollback goes to)."""
         versions = self.versions()
         current = self.current()
-        protected = set(versions[-keep:]) if keep > 0 else set()
+        protected = (set(versions[-keep:]) if keep > 0 else set()) | set(also_keep)
         if current is not None:
             protected.add(current.version)
             if current.version in versions and versions.index(current.version) > 0:

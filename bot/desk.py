@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.events import DESK, conversation_channel
-from bot.store import Agent, Conversation, Correction, Message, Note, locked_conversation, utcnow
+from bot.store import Agent, Conversation, Correction, Message, Note, Role, locked_conversation, utcnow
 
 STATUSES = ("bot", "waiting_for_agent", "with_agent", "resolved")
 _user, _later_user = aliased(Message), aliased(Message)
@@ -221,7 +221,10 @@ def resolve(db: Session, conversation: Conversation, agent: Agent) -> list[Event
 
 def relabel(db: Session, message_id: int, intent: str, agent: Agent, known: list[str]) -> Correction:
     """The intent a user message really had, kept for redistillation; the same intent as predicted
-    confirms the prediction. A later relabelling of the same message replaces the earlier one."""
+    confirms the prediction. A later relabelling of the same message replaces the earlier one.
+
+    An admin's label is approved at once; an agent's waits for an admin before it may overturn a base
+    training example, so an agent relabelling it to another intent takes back an earlier approval."""
     message = db.get(Message, message_id)
     if message is None:
         raise DeskError(404, f"no message with id {message_id}")
@@ -234,9 +237,49 @@ def relabel(db: Session, message_id: int, intent: str, agent: Agent, known: list
     if correction is None:
         correction = Correction(message_id=message_id, text=message.text, predicted_intent=message.intent)
         db.add(correction)
+    if agent.role is Role.ADMIN:
+        correction.approved_by, correction.approved_at = agent.id, utcnow()
+    elif correction.intent != intent:
+        correction.approved_by, correction.approved_at = None, None
     correction.intent, correction.agent_id = intent, agent.id
     db.flush()
     return correction
+
+
+def approve_correction(db: Session, message_id: int, admin: Agent, intent: str) -> Correction:
+    """An admin vouches for an agent's correction to `intent`: redistillation may then let it overturn base data.
+    One conditional update, so an agent's relabel between the admin's look and the click is never approved."""
+    correction = db.scalar(select(Correction).where(Correction.message_id == message_id))
+    if correction is None:
+        raise DeskError(404, f"no correction of message {message_id}")
+    approved = db.execute(update(Correction).where(Correction.id == correction.id, Correction.intent == intent)
+                          .values(approved_by=func.coalesce(Correction.approved_by, admin.id),
+                                  approved_at=func.coalesce(Correction.approved_at, utcnow()))
+                          .execution_options(synchronize_session=False))
+    if approved.rowcount != 1:
+        raise DeskError(409, f"message {message_id} is no longer labelled {intent!r}; look at it again")
+    db.refresh(correction)
+    return correction
+
+
+def find_corrections(db: Session, waiting: bool | None, limit: int, offset: int) -> list[dict]:
+    """Corrections and confirmations, oldest first; `waiting`: only those no admin approved (or only those
+    one did)."""
+    query = select(Correction, Message.conversation_id).join(Message, Message.id == Correction.message_id)
+    if waiting is not None:
+        query = query.where(Correction.approved_at.is_(None) if waiting else Correction.approved_at.is_not(None))
+    names = dict(db.execute(select(Agent.id, Agent.display_name)).all())
+    rows = db.execute(query.order_by(Correction.id).limit(limit).offset(offset))
+    return [{**correction_view(c, names), "conversation_id": conversation_id} for c, conversation_id in rows]
+
+
+def correction_view(correction: Correction, names: dict[int, str]) -> dict:
+    return {"message_id": correction.message_id, "text": correction.text, "intent": correction.intent,
+            "predicted_intent": correction.predicted_intent,
+            "confirmed": correction.intent == correction.predicted_intent, "agent_id": correction.agent_id,
+            "agent": names.get(correction.agent_id), "created_at": correction.created_at.isoformat(),
+            "approved_by": correction.approved_by, "approver": names.get(correction.approved_by),
+            "approved_at": correction.approved_at.isoformat() if correction.approved_at else None}
 
 
 def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[dict]:

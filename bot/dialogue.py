@@ -19,6 +19,7 @@ from bot.agents import token_digest
 from bot.client_caps import Cap, ClientCaps
 from bot.desk import Event, message_events, status_event
 from bot.domain import FORMS, required_slots
+from bot.guards import client_hash
 from bot.nlu import IntentScore, Prediction
 from bot.ownership import identity_is_valid
 from bot.policy import Decision, decide
@@ -140,11 +141,12 @@ class ChatService:
         self.commit_lock = threading.Lock() if is_sqlite else contextlib.nullcontext()
 
     @staticmethod
-    def _new(db, sender: str | None = None) -> tuple[Conversation, str]:
-        """A new conversation, added to the session but not yet written (see `handle`)."""
+    def _new(db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+        """A new conversation, added to the session but not yet written (see `handle`). It keeps a hash of the
+        client's address (`client`, as the caps count it), by which the harvest caps what one client teaches."""
         token = secrets.token_urlsafe(24)
         conversation = Conversation(id=uuid.uuid4().hex, token_hash=token_digest(token), slots={}, sender=sender,
-                                    status="bot", failures=0, created_at=utcnow())
+                                    client_hash=client_hash(client), status="bot", failures=0, created_at=utcnow())
         db.add(conversation)
         return conversation, token
 
@@ -152,7 +154,7 @@ class ChatService:
         if not self.caps.allow(Cap.NEW_CONVERSATION, client):
             raise TooManyConversations("too many new conversations from your address this hour; continue an "
                                        "open one or try again later")
-        return self._new(db, sender)
+        return self._new(db, client, sender)
 
     def _open(self, db, session_id: str | None, token: str | None,
               client: str | None) -> tuple[Conversation, str | None]:

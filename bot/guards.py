@@ -6,6 +6,7 @@ to 503, while Redis cannot be reached)."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import math
@@ -42,6 +43,22 @@ def client_key(host: str | None) -> str:
     if address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))
+
+
+CLIENT_HASH_PREFIX = b"distilbot client v1\0"
+
+
+def client_hash(address: str | None) -> str | None:
+    """What the store keeps of a client's address: SHA-256 of its `client_key` (so an IPv6 client is its /64;
+    an address already made a key stays the same) under a fixed prefix, 32 hex digits. The conversations table
+    thus never holds raw addresses, yet the harvest can count per client. The settings have no server-side
+    secret to key it with (the identity secret is shared with the shop and optional), so this is
+    pseudonymisation, not anonymity: someone holding the table could still test guessed addresses. None when
+    the address is unknown."""
+    key = client_key(address)
+    if key == "unknown":
+        return None
+    return hashlib.sha256(CLIENT_HASH_PREFIX + key.encode()).hexdigest()[:32]
 
 
 async def _send_error(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:

@@ -163,6 +163,11 @@ class RelabelRequest(Strict):
                                           "the predicted intent confirms the prediction.")
 
 
+class ApproveCorrectionRequest(Strict):
+    intent: StrictStr = Field(description="The intent the admin saw and approves: if an agent has relabelled the "
+                                          "message since, nothing is approved (409).")
+
+
 class ReviewedRequest(Strict):
     reviewed: bool = True
 
@@ -236,6 +241,17 @@ class RelabelOut(BaseModel):
     intent: str
     predicted_intent: str | None
     confirmed: bool = Field(description="True when the agent kept the predicted intent.")
+
+
+class CorrectionItem(RelabelOut):
+    conversation_id: str
+    agent_id: int | None
+    agent: str | None = Field(description="The display name of the agent who labelled it last.")
+    created_at: str
+    approved_by: int | None = Field(description="The admin who approved it; until one does, a correction that "
+                                                "contradicts the base training data is not learned.")
+    approver: str | None = Field(description="That admin's display name.")
+    approved_at: str | None
 
 
 class DayStats(BaseModel):

@@ -5,7 +5,8 @@ up to date before use.
     conversations  one per visitor session: status, slots, active form, the agent on it, CSAT
     messages       every turn (user, bot, agent); bot turns keep intent, confidence, template, decision
     notes          agents' private notes on a conversation
-    corrections    an agent's relabelling of a user message's intent (what redistillation learns from)
+    corrections    an agent's relabelling of a user message's intent (what redistillation learns from); an
+                   agent's needs an admin's approval before it may overturn the base training data
     new_intents    intents agents proposed (answer and examples), learned by the next redistillation once
                    an admin approved them
     ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
@@ -105,6 +106,9 @@ class Conversation(Base):
     """The client's sender id, for conversations held through the Rasa REST channel."""
     customer_id: Mapped[str | None] = mapped_column(String(128))
     """The shop's customer id, once the host site vouched for the visitor (identity verification)."""
+    client_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+    """A hash of the address of the client that opened it (bot.guards.client_hash), never the address: what
+    the harvest caps per client and day."""
     customer_email: Mapped[str | None] = mapped_column(String(256))
     """The e-mail address the shop's page gave with that id: shown to agents, never taken as proof."""
     status: Mapped[str] = mapped_column(String(24), default="bot", index=True)
@@ -169,6 +173,10 @@ class Correction(Base):
     predicted_intent: Mapped[str | None] = mapped_column(String(128))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    """The admin who approved it (an admin's own correction is approved at once): only an approved correction
+    may overturn a base training example."""
+    approved_at: Mapped[datetime | None]
 
 
 class NewIntent(Base):

@@ -1,8 +1,11 @@
-"""A per-text cache of a frozen encoder's outputs on disk, so no text is embedded twice by the same weights."""
+"""A per-text cache of a frozen encoder's outputs on disk, so no text is embedded twice by the same weights. It
+keeps a SHA-256 of each text, never the text: visitors' messages pass through it, and their words must not
+outlive the redistillation's retention period in a cache nobody prunes."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import uuid
 from collections.abc import Callable
@@ -12,8 +15,12 @@ from pathlib import Path
 import torch
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class EmbeddingCache:
-    """One file per weights fingerprint: {text: vector}. Missing texts are computed and appended."""
+    """One file per weights fingerprint: {sha256 of text: vector}. Missing texts are computed and appended."""
 
     def __init__(self, directory: Path, key: str):
         self.path = Path(directory) / f"embeddings-{key}.pt"
@@ -22,7 +29,9 @@ class EmbeddingCache:
         if not self.path.exists():
             return {}
         stored = torch.load(self.path, weights_only=True)
-        return dict(zip(stored["texts"], stored["vectors"]))
+        if "texts" in stored:  # a cache from before digests: rewritten with digests on its next write
+            return dict(zip(map(_digest, stored["texts"]), stored["vectors"]))
+        return dict(zip(stored["digests"], stored["vectors"]))
 
     @contextmanager
     def _locked(self):
@@ -34,14 +43,14 @@ class EmbeddingCache:
 
     def get(self, texts: list[str], compute: Callable[[list[str]], torch.Tensor]) -> tuple[torch.Tensor, int]:
         """Vectors for `texts` in order, and how many had to be computed."""
-        known = self._read()
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        known, keys = self._read(), [_digest(t) for t in texts]
+        missing = list(dict.fromkeys((k, t) for k, t in zip(keys, texts) if k not in known))
         if missing:
-            computed = dict(zip(missing, compute(missing)))
+            computed = dict(zip((k for k, _ in missing), compute([t for _, t in missing])))
             with self._locked():
                 known = {**self._read(), **computed}
                 tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}")
-                names = list(known)
-                torch.save({"texts": names, "vectors": torch.stack([known[t] for t in names])}, tmp)
+                digests = list(known)
+                torch.save({"digests": digests, "vectors": torch.stack([known[k] for k in digests])}, tmp)
                 os.replace(tmp, self.path)
-        return torch.stack([known[t] for t in texts]), len(missing)
+        return torch.stack([known[k] for k in keys]), len(missing)

@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+from distill.gate import GateSettings
+from distill.harvest import HarvestLimits
+
 app = typer.Typer(help="Distil a small, fast intent model from a large teacher and publish it to a registry.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -59,7 +62,7 @@ def run(
     registry's lock, waiting while a redistillation or a rollback holds it). Exit 2 bad input, 5 the same
     data and config are being distilled into this registry already."""
     from distill.config import load_config
-    from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
+    from distill.run_inputs import RunInputs, run_fingerprint, up_to_date, why_up_to_date
 
     overrides = list(set_ or [])
     if student_layers is not None:
@@ -72,12 +75,12 @@ def run(
     inputs = RunInputs(train, valid or [], test or [], templates, label_column, unlabelled or [])
     try:
         cfg = load_config(config, overrides)
-        current = None if force else up_to_date(registry, run_fingerprint(cfg, inputs))
+        fingerprint = run_fingerprint(cfg, inputs)
+        current = None if force else up_to_date(registry, fingerprint)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     if current is not None:  # checked before importing torch: a rerun of `make demo` starts at once
-        typer.echo(f"{current.version} was distilled from this exact data and config; nothing to do "
-                   f"(--force to redo) -> {current.path}")
+        typer.echo(f"{why_up_to_date(current, fingerprint)} -> {current.path}")
         return
     from bot.artifact import RegistryBusy
     from distill.data import DataError
@@ -143,56 +146,98 @@ def compare(
     typer.echo(comparison_table(a, b, str(run_a), str(run_b)))
 
 
+GATE, LIMITS = GateSettings(), HarvestLimits()
+
+
 @app.command()
 def redistill(
     registry: Annotated[Path, typer.Option(help="Model registry whose current version the run tries to "
                                                 "improve on (and publishes into).")],
     db: Annotated[str, typer.Option(envvar="DISTILBOT_DB_URL",  # a URL with a password: keep it off command lines
-                                    help="SQLAlchemy URL of the bot's store, read for corrections, "
-                                         "confirmations, thumbed-up answers and new messages (never written).")],
-    since: Annotated[datetime | None, typer.Option(help="Take unlabelled messages from this time on (ISO, UTC); "
-                                                        "default: since the last run.")] = None,
+                                    help="SQLAlchemy URL of the bot's store, read for agents' corrections and "
+                                         "confirmations, approved new intents and new visitor messages "
+                                         "(never written).")],
+    work_dir: Annotated[Path, typer.Option(envvar="DISTILBOT_REDISTILL_WORK",
+                                           help="Where harvested visitor text is kept for review: a folder only "
+                                                "this job mounts, never the registry the API replicas read.")] =
+        Path("var/redistill"),
+    retention_days: Annotated[int, typer.Option(min=1, help="Harvested batches (visitor text) older than this "
+                                                            "many days are deleted.")] = 30,
+    since: Annotated[datetime | None, typer.Option(help="Take visitor messages from this time on (ISO, UTC); "
+                                                        "default: where the last run's harvest ended.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Harvest, merge and report what would be learned; distil "
-                                               "nothing.")] = False,
+                                               "nothing and leave the harvest window for the real run.")] = False,
     train: Annotated[list[Path] | None, typer.Option(help="Base labelled data, repeatable (default: "
-                                                          "data/train.jsonl); new intents go here.")] = None,
+                                                          "data/train.jsonl).")] = None,
     golden: Annotated[Path, typer.Option(help="Fixed golden test set, never trained on.")] = Path("data/test.jsonl"),
     templates: Annotated[Path, typer.Option(help="Answer templates (a new intent needs one).")] =
         Path("data/templates.yml"),
     config: Annotated[Path | None, typer.Option(help="Distillation config (default: the current version's own, "
                                                      "so the candidate differs only by what it learned).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key (repeatable).")] = None,
-    tolerance: Annotated[float, typer.Option(help="Most golden-set accuracy the candidate may lose "
-                                                  "(0.005 = 0.5 points).")] = 0.005,
-    min_recall: Annotated[float, typer.Option(help="Least golden-set recall every intent must keep.")] = 0.5,
-    holdout: Annotated[float, typer.Option(help="Share of corrections held out to check the candidate "
-                                                "(never trained on).")] = 0.2,
-    keep: Annotated[int, typer.Option(help="Versions kept in the registry (current and its predecessor "
-                                           "always are).")] = 5,
+    baseline: Annotated[str | None, typer.Option(help="Pin this version as the drift baseline every later "
+                                                      "candidate is also compared with (default: the one pinned "
+                                                      "before, else the current version at the first run).")] = None,
+    tolerance: Annotated[float | None, typer.Option(help="Golden-set accuracy loss against current that must be "
+                                                         "ruled out (0.01 = 1 point; default "
+                                                         f"{GATE.tolerance}).")] = None,
+    drift_tolerance: Annotated[float | None, typer.Option(help="The same against the pinned baseline (default "
+                                                             f"{GATE.drift_tolerance}).")] = None,
+    oos_tolerance: Annotated[float | None, typer.Option(help="Out-of-scope recall loss that must be ruled out "
+                                                             "(when the golden set has oos messages; default "
+                                                             f"{GATE.oos_tolerance}).")] = None,
+    ece_tolerance: Annotated[float | None, typer.Option(help="Calibration error (ECE) increase that must be "
+                                                             f"ruled out (default {GATE.ece_tolerance}).")] = None,
+    intent_drop: Annotated[float | None, typer.Option(help="Most golden-set recall any one intent may lose "
+                                                             f"(default {GATE.intent_drop}).")] = None,
+    min_held_out: Annotated[int | None, typer.Option(help="Held-out corrections (and confirmations) needed before "
+                                                          f"their check counts (default {GATE.min_held_out}).")] = None,
+    confidence: Annotated[float | None, typer.Option(help="Confidence of the gate's one-sided bounds "
+                                                             f"(default {GATE.confidence}).")] = None,
+    per_conversation: Annotated[int | None, typer.Option(help="Most visitor messages taken from one "
+                                                              "conversation (default "
+                                                              f"{LIMITS.per_conversation}).")] = None,
+    per_client_per_day: Annotated[int | None, typer.Option(help="Most visitor messages taken from one client "
+                                                                f"address per day (default "
+                                                                f"{LIMITS.per_client_per_day}).")] = None,
+    per_day: Annotated[int | None, typer.Option(help="Most visitor messages taken per day in all "
+                                                     f"(default {LIMITS.per_day}).")] = None,
+    holdout: Annotated[float, typer.Option(help="Share of corrections and confirmations held out to check the "
+                                                "candidate (never trained on).")] = 0.2,
+    keep: Annotated[int, typer.Option(help="Versions kept in the registry (current, its predecessor and the "
+                                           "baseline always are).")] = 5,
     report_dir: Annotated[Path | None, typer.Option(help="Where the Markdown and JSON reports go "
                                                          "(default: REGISTRY/reports).")] = None,
     from_scratch: Annotated[bool, typer.Option(help="Start the candidate from the base student model instead of "
                                                     "the current version's student.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Weights and teacher-output cache.")] = None,
 ) -> None:
-    """Learn from production: corrections, confirmations, liked answers and new messages become the next
-    student, published only if it passes the gate. Exit 0 published, 3 rejected by the gate, 4 nothing new
-    to learn, 5 another run holds the registry, 2 bad input."""
+    """Learn from production: agents' corrections and confirmations, approved new intents and (capped,
+    filtered) new visitor messages become the next student, published only if the gate rules out a
+    regression. Exit 0 published, 3 rejected by the gate, 4 nothing new to learn, 5 another run holds the
+    registry, 2 bad input."""
     from bot.artifact import ArtifactError, RegistryBusy
     from distill.config import load_config
     from distill.data import DataError
-    from distill.redistill import Gate, Options
+    from distill.redistill import Options
     from distill.redistill import redistill as run_redistill
     from distill.weights import WeightsError
 
+    given = lambda **values: {k: v for k, v in values.items() if v is not None}  # noqa: E731
     config = config or registry / "current" / "config.json"
-    overrides = ["unlabelled_min_confidence=0.6", *(set_ or [])]  # the teacher labels only what it is sure of
     try:
-        options = Options(registry=registry, db_url=db, config=load_config(config, overrides),
+        gate = GateSettings(**given(tolerance=tolerance, drift_tolerance=drift_tolerance, oos_tolerance=oos_tolerance,
+                                    ece_tolerance=ece_tolerance, intent_drop=intent_drop, min_held_out=min_held_out,
+                                    confidence=confidence))
+        limits = HarvestLimits(**given(per_conversation=per_conversation, per_client_per_day=per_client_per_day,
+                                       per_day=per_day))
+        options = Options(registry=registry, db_url=db, config=load_config(config, set_ or []),
                           train=train or [Path("data/train.jsonl")], golden=golden, templates=templates,
-                          cache_dir=cache_dir, since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
-                          dry_run=dry_run, gate=Gate(tolerance, min_recall), holdout_fraction=holdout,
-                          keep_versions=keep, report_dir=report_dir, from_current=not from_scratch)
+                          work_dir=work_dir, cache_dir=cache_dir,
+                          since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, dry_run=dry_run,
+                          gate=gate, limits=limits, holdout_fraction=holdout, keep_versions=keep,
+                          retention_days=retention_days, baseline=baseline, report_dir=report_dir,
+                          from_current=not from_scratch)
         code, report = run_redistill(options)
     except RegistryBusy as exc:
         typer.echo(f"error: {exc}", err=True)

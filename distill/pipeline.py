@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -39,7 +40,7 @@ from distill.losses import (
     SupervisedContrastiveLoss,
     linear_schedule,
 )
-from distill.run_inputs import RunInputs, run_fingerprint, up_to_date
+from distill.run_inputs import RunInputs, run_fingerprint, up_to_date, why_up_to_date
 from distill.side_by_side import score_side_by_side
 from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
@@ -52,6 +53,7 @@ from distill.trainer import (
     to_device,
     train,
 )
+from distill.training_set import select_unlabelled
 
 
 @dataclass
@@ -129,8 +131,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
-        print(f"[distill] {current.version} was distilled from this exact data and config; nothing to do "
-              "(--force to redo)", flush=True)
+        print(f"[distill] {why_up_to_date(current, fingerprint)}", flush=True)
         return RunResult(current.path, current.metrics(), up_to_date=True)
     job = DistillRun(config, inputs, Path(registry_dir), cache_dir or weights.default_cache_dir(), fingerprint,
                      resume, launched_ranks(config.device))
@@ -258,13 +259,26 @@ class DistillRun:
         if not messages:
             raise ValueError("the unlabelled files hold no message that is not already in the labelled data")
         emb, logits = self.teacher_outputs_for(messages)
-        keep = F.softmax(logits, dim=-1).max(-1).values >= self.config.unlabelled_min_confidence
+        confidence, best = F.softmax(logits, dim=-1).max(-1)
+        keep = confidence >= self.config.unlabelled_min_confidence
+        self.unlabelled = {"messages": len(messages), "min_confidence": self.config.unlabelled_min_confidence}
+        if self.inputs.unlabelled_rules is not None:
+            student = self.inputs.unlabelled_student
+            rules = self.inputs.unlabelled_rules  # never below the config's own minimum
+            rules = replace(rules, min_teacher_confidence=max(rules.min_teacher_confidence,
+                                                              self.config.unlabelled_min_confidence))
+            kept, dropped = select_unlabelled(
+                [self.labels[i] for i in best.tolist()], confidence.tolist(),
+                [student.get(m, "") for m in messages] if student else None,
+                Counter(self.labels[i] for i in self.y_train.tolist() if i >= 0), rules)
+            keep = torch.zeros(len(messages), dtype=torch.bool)
+            keep[kept] = True
+            self.unlabelled.update(dropped=dropped, rules=asdict(rules))
         self.train_texts = self.train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
         self.y_train = torch.cat([self.y_train, torch.full((int(keep.sum()),), UNLABELLED)])
         self.t_train_emb = torch.cat([self.t_train_emb, emb[keep]])
         self.t_train_logits = torch.cat([self.t_train_logits, logits[keep]])
-        self.unlabelled = {"messages": len(messages), "used": int(keep.sum()),
-                           "min_confidence": self.config.unlabelled_min_confidence}
+        self.unlabelled["used"] = int(keep.sum())
         self.stages.done(f"label {len(messages)} unlabelled messages with the teacher", len(messages))
 
     def build_student(self) -> None:

@@ -1,135 +1,64 @@
-"""Periodic redistillation: turn what happened in production into the next student, and publish it only
-if it is better.
+"""Periodic redistillation: turn what production taught into the next student, and publish it only if the
+gate shows it is no worse.
 
-    harvest the store → merge with the base data → distil a candidate (staged, not published) →
-    score candidate and current side by side → gate → publish atomically (or keep current) → report
+    harvest the store (trusted labels; capped, deduplicated visitor text) → build the training set → distil
+    a candidate (staged) → score candidate, current and the pinned baseline side by side → gate → publish
+    atomically (or keep current) → report
 
-Golden test messages and a held-out slice of the corrections are never trained on. The registry's lock
-keeps a second run out; a run killed at any point leaves `current` as it was (the candidate only ever
-lives in a staging folder, which the next run clears) and never writes to the store."""
+Golden messages and a held-out slice of the agents' labels are never trained on. Raw visitor text lives only
+in the work folder (`work_dir`, mounted by this job alone, pruned after `retention_days`), never in the
+registry every API replica mounts. "Since" advances as soon as a window is harvested, so a rejected or
+killed run does not bring the same batch back every night; the batch stays in the work folder for review.
+The registry's lock keeps a second run out; a run killed at any point leaves `current` as it was."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import yaml
+from pydantic import BaseModel
 
-from bot.artifact import Artifact, Registry, read_json, write_atomic, write_json
-from bot.nlu import IntentClassifier
+from bot.artifact import Artifact, Registry, write_atomic, write_json
+from bot.nlu import IntentClassifier, scope_scores, softmax
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
-from distill.evaluate import classification_metrics
 from distill.export import ExportError
-from distill.harvest import Harvest, collect
+from distill.gate import Check, Evidence, GateSettings, Predictions, judge
+from distill.harvest import Harvest, HarvestLimits, NewIntentSpec, collect
 from distill.pipeline import run
 from distill.run_inputs import RunInputs
+from distill.training_set import TrainingSet, UnlabelledRules, build
 
 PUBLISHED, REJECTED, NOTHING_NEW = 0, 3, 4
 STATE = "redistill_state.json"
+OOS = "oos"
+SETTLE = timedelta(minutes=1)
+"""The harvest window ends this long before the run starts, so no message is still being written into it."""
 
 
-@dataclass
-class Gate:
-    tolerance: float = 0.005
-    """Most golden-set accuracy the candidate may lose (0.005 = half a point)."""
-    min_recall: float = 0.5
-    """Least recall on the golden set every intent must keep."""
+class RedistillState(BaseModel):
+    """What one run leaves for the next (in the registry: no visitor text)."""
 
+    harvested_until: datetime | None = None
+    """Visitor messages before this were harvested by an earlier run (published, rejected or killed)."""
+    published: str | None = None
+    data_digest: str | None = None
+    """The base data's digest at the last publish (a change is something new to learn)."""
+    baseline: str | None = None
+    """The version every candidate is also compared with (drift), pinned at the first run or by an operator."""
 
-@dataclass
-class Merged:
-    train: list[Example]
-    held_out: list[Example]
-    unlabelled: list[str]
-    added: dict = field(default_factory=dict)
+    @classmethod
+    def load(cls, path: Path) -> RedistillState:
+        return cls.model_validate_json(path.read_text()) if path.exists() else cls()
 
-
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _holdout_rank(text: str) -> int:
-    return int(hashlib.sha256(normalise(text).encode()).hexdigest()[:8], 16)
-
-
-def merge(base: list[Example], harvest: Harvest, golden: list[Example], holdout_fraction: float) -> Merged:
-    """Base data plus what agents and visitors labelled (a correction overrides any earlier label of the
-    same text), minus the golden set and a held-out slice of the corrections, which are never trained on.
-    The slice is chosen by a hash of the text, so a message stays on the same side from run to run."""
-    corrections = [item for item in harvest.labelled if item.source == "correction"]
-    held = [c for c in corrections if _holdout_rank(c.text) % 1000 < holdout_fraction * 1000]
-    if not held and len(corrections) >= 2 and holdout_fraction > 0:
-        held = [min(corrections, key=lambda c: _holdout_rank(c.text))]
-    held_keys = {normalise(c.text) for c in held}
-    never_train = held_keys | {normalise(e.text) for e in golden}
-    train = {normalise(e.text): e for e in base if normalise(e.text) not in never_train}
-    added = Counter()
-    order = {"thumbs_up": 0, "new_intent": 1, "confirmation": 2, "correction": 3}  # the agents' word last: it wins
-    for item in sorted(harvest.labelled, key=lambda i: order[i.source]):
-        key = normalise(item.text)
-        if key in never_train:
-            continue
-        if key in train and train[key].intent != item.intent:
-            added["relabelled_base_or_earlier"] += 1
-        train[key] = Example(item.text, item.intent)
-        added[item.source] += 1
-    unlabelled = [t for t in dict.fromkeys(harvest.unlabelled) if normalise(t) not in train
-                  and normalise(t) not in never_train]
-    held_out = list({normalise(c.text): Example(c.text, c.intent) for c in held}.values())
-    return Merged(list(train.values()), held_out, unlabelled, dict(added))
-
-
-def templates_with_new_intents(base: Path | None, new_intents: list[dict], target: Path) -> Path | None:
-    """The base templates plus one template per intent added through the API (its answer and buttons, and a
-    few of its examples for the retrieval index), unless the base already answers that intent."""
-    if not new_intents:
-        return base
-    data = yaml.safe_load(base.read_text()) if base else {"slots": {}, "templates": []}
-    answered = {t.get("intent") for t in data.get("templates") or []}
-    data["templates"] = list(data.get("templates") or []) + [
-        {"id": f"{i['name']}_answer", "intent": i["name"], "examples": i["examples"][:5], "text": i["answer"],
-         "buttons": i["buttons"], "action": None} for i in new_intents if i["name"] not in answered]
-    write_atomic(target, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    return target
-
-
-def data_digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:20]
-
-
-def score(artifact: Artifact, examples: list[Example]) -> dict:
-    """The artifact's served model on labelled examples: accuracy and recall per intent."""
-    if not examples:
-        return {"accuracy": None, "per_intent": {}, "messages": 0}
-    classifier = IntentClassifier.from_artifact(artifact)
-    predicted = [classifier.labels[i] for i in classifier.logits([e.text for e in examples]).argmax(-1).tolist()]
-    metrics = classification_metrics([e.intent for e in examples], predicted)
-    return {"accuracy": metrics["accuracy"], "messages": len(examples),
-            "per_intent": {k: v["recall"] for k, v in metrics["per_intent"].items()}}
-
-
-def judge(before: dict, after: dict, gate: Gate) -> list[dict]:
-    """Each gate check with its figures and whether it passed."""
-    golden_drop = before["golden"]["accuracy"] - after["golden"]["accuracy"]
-    checks = [{"check": "golden-set accuracy drops by at most the tolerance", "passed": golden_drop <= gate.tolerance,
-               "before": before["golden"]["accuracy"], "after": after["golden"]["accuracy"],
-               "tolerance": gate.tolerance}]
-    if after["held_out"]["messages"]:
-        b, a = before["held_out"]["accuracy"], after["held_out"]["accuracy"]
-        checks.append({"check": "held-out corrections improve", "passed": a > b or a == 1.0, "before": b,
-                       "after": a, "messages": after["held_out"]["messages"]})
-    weak = {k: v for k, v in after["golden"]["per_intent"].items() if v < gate.min_recall}
-    checks.append({"check": "every intent keeps the minimum recall", "passed": not weak,
-                   "min_recall": gate.min_recall, "below": weak})
-    return checks
+    def save(self, path: Path) -> None:
+        write_atomic(path, self.model_dump_json(indent=2))
 
 
 @dataclass
@@ -141,16 +70,87 @@ class Options:
     golden: Path
     templates: Path | None
     """None for a model that only classifies (no answers to retrieve)."""
+    work_dir: Path
+    """Where harvested visitor text is written: mounted by the redistillation job only."""
     cache_dir: Path | None = None
     since: datetime | None = None
     dry_run: bool = False
-    gate: Gate = field(default_factory=Gate)
+    gate: GateSettings = field(default_factory=GateSettings)
+    limits: HarvestLimits = field(default_factory=HarvestLimits)
+    unlabelled_rules: UnlabelledRules = field(default_factory=UnlabelledRules)
     holdout_fraction: float = 0.2
     keep_versions: int = 5
+    retention_days: int = 30
+    """Harvested batches (visitor text) older than this are deleted at the start of a run."""
+    baseline: str | None = None
+    """Pin this version as the drift baseline (else the one pinned before, else current at the first run)."""
     report_dir: Path | None = None
     from_current: bool = True
     """Start the candidate from the current student (all its layers) rather than from the base model: it
     keeps what it knew, and learning only what changed makes the golden set far steadier from run to run."""
+
+
+def templates_with_new_intents(base: Path | None, new_intents: list[NewIntentSpec], target: Path) -> Path | None:
+    """The base templates plus one template per intent added through the API (its answer and buttons, and a
+    few of its examples for the retrieval index), unless the base already answers that intent."""
+    if not new_intents:
+        return base
+    data = yaml.safe_load(base.read_text()) if base else {"slots": {}, "templates": []}
+    answered = {t.get("intent") for t in data.get("templates") or []}
+    data["templates"] = list(data.get("templates") or []) + [
+        {"id": f"{i.name}_answer", "intent": i.name, "examples": list(i.examples[:5]), "text": i.answer,
+         "buttons": list(i.buttons), "action": None} for i in new_intents if i.name not in answered]
+    write_atomic(target, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return target
+
+
+def data_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def served_decisions(artifact: Artifact, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """What the artifact would decide for each text as served: its best intent, or out-of-scope under the
+    served threshold (what a visitor would get), with the calibrated confidence."""
+    classifier = IntentClassifier.from_artifact(artifact)
+    calibration = artifact.calibration()
+    logits = classifier.logits(texts)
+    probs = softmax(logits / calibration.temperature)
+    in_scope = scope_scores(logits, calibration.temperature, calibration.oos_score) >= calibration.oos_threshold
+    best = probs.argmax(-1)
+    decided = [classifier.labels[i] if keep else OOS for i, keep in zip(best.tolist(), in_scope.tolist())]
+    return decided, probs.max(-1).astype(np.float64)
+
+
+def predictions(artifact: Artifact, examples: list[Example]) -> Predictions | None:
+    """The artifact's served decisions on labelled examples (see served_decisions)."""
+    if not examples:
+        return None
+    return Predictions([e.intent for e in examples], *served_decisions(artifact, [e.text for e in examples]))
+
+
+def prune_batches(work_dir: Path, retention_days: int) -> list[str]:
+    """Delete harvested batches older than the retention period (their visitor text with them)."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    expired = [p for p in work_dir.glob("batch-*")
+               if p.is_dir() and datetime.fromtimestamp(p.stat().st_mtime, UTC) < cutoff]
+    for path in expired:
+        shutil.rmtree(path)
+    return sorted(p.name for p in expired)
+
+
+def _write_batch(folder: Path, training: TrainingSet, harvest: Harvest) -> None:
+    """The run's harvested material, kept for review whatever the gate decides (and pruned by retention)."""
+    folder.mkdir(parents=True)
+    lines = lambda examples: "".join(json.dumps({"text": e.text, "intent": e.intent}, ensure_ascii=False) + "\n"  # noqa: E731
+                                     for e in examples)
+    write_atomic(folder / "train.jsonl", lines(training.train))
+    write_atomic(folder / "unlabelled.txt", "".join(" ".join(t.split()) + "\n" for t in training.unlabelled))
+    write_atomic(folder / "held_out.jsonl", lines(training.held_out_corrections + training.held_out_confirmations))
+    write_json(folder / "waiting_for_admin.json", [asdict(item) for item in training.waiting_for_admin])
+    write_json(folder / "dropped.json", harvest.dropped)
 
 
 def redistill(options: Options) -> tuple[int, dict]:
@@ -163,43 +163,79 @@ def redistill(options: Options) -> tuple[int, dict]:
         if current is None:
             raise ValueError(f"{options.registry}: no current version to improve on; run `distill run` first")
         state_path = registry.root / STATE
-        state = read_json(state_path) if state_path.exists() else {}
-        since = options.since or (datetime.fromisoformat(state["last_run_at"]) if "last_run_at" in state else None)
+        state = RedistillState.load(state_path)
+        if options.baseline:
+            state.baseline = registry.check_version(options.baseline)
+        if state.baseline not in registry.versions():  # none pinned yet, or its folder was deleted by hand
+            state.baseline = current.version
+        since = options.since or state.harvested_until
         started = datetime.now(UTC)
+        until = started - SETTLE  # a turn stamped just before the start may commit just after the read
+        options.work_dir.mkdir(parents=True, exist_ok=True)
+        expired = prune_batches(options.work_dir, options.retention_days)
         digest = data_digest([*options.train, *([options.templates] if options.templates else [])])
-        harvest = collect(options.db_url, since)
+        harvest = collect(options.db_url, since, until=until, limits=options.limits)
         golden = load_examples(options.golden)
-        merged = merge([e for path in options.train for e in load_examples(path)], harvest, golden,
-                       options.holdout_fraction)
-        report = {"started_at": started.isoformat(timespec="seconds"), "current": current.version,
-                  "since": since.isoformat() if since else None, "cleared_leftovers": cleared,
-                  "harvest": {"new_since_last_run": harvest.new_since,
-                              "labelled": {s: harvest.count(s) for s in ("correction", "confirmation", "thumbs_up",
-                                                                         "new_intent")},
-                              "new_intents_added": [i["name"] for i in harvest.new_intents],
-                              "unlabelled": len(harvest.unlabelled)},
-                  "data": {"train_messages": len(merged.train), "held_out_corrections": len(merged.held_out),
-                           "unlabelled_messages": len(merged.unlabelled), "added": merged.added,
-                           "base_data_changed": digest != state.get("data_digest")}}
-        fresh = sum(harvest.new_since.values())
-        if not fresh and digest == state.get("data_digest"):
-            return _finish(options, registry, report, NOTHING_NEW, "nothing new to learn since the last run")
-        if options.dry_run:
+        training = build([e for path in options.train for e in load_examples(path)], harvest, golden,
+                         options.holdout_fraction)
+        report = _report_start(current, since, started, cleared, expired, harvest, training, state, digest)
+        if options.dry_run:  # the window is not consumed: the real run still harvests it
             return _finish(options, registry, report, PUBLISHED, "dry run: nothing distilled")
-        return _distil_and_gate(options, registry, current, harvest, merged, golden, report, started, digest)
+        batch = options.work_dir / f"batch-{started.strftime('%Y%m%dT%H%M%S%fZ')}"
+        _write_batch(batch, training, harvest)
+        report["batch"] = str(batch)
+        state.harvested_until = until  # from here on this window is spent, whatever happens next
+        state.save(state_path)
+        if not sum(harvest.new_since.values()) and digest == state.data_digest:
+            return _finish(options, registry, report, NOTHING_NEW, "nothing new to learn since the last run")
+        return _distil_and_gate(options, registry, current, harvest, training, golden, report, batch, state)
 
 
-def _distil_and_gate(options: Options, registry: Registry, current: Artifact, harvest: Harvest, merged: Merged,
-                     golden: list[Example], report: dict, started: datetime, digest: str) -> tuple[int, dict]:
-    work = registry.root / ".redistill"
-    work.mkdir(exist_ok=True)
-    train_file, unlabelled_file = work / "train.jsonl", work / "unlabelled.txt"
-    write_atomic(train_file, "".join(json.dumps({"text": e.text, "intent": e.intent}, ensure_ascii=False) + "\n"
-                                     for e in merged.train))
-    write_atomic(unlabelled_file, "".join(" ".join(t.split()) + "\n" for t in merged.unlabelled))
-    templates = templates_with_new_intents(options.templates, harvest.new_intents, work / "templates.yml")
+def _report_start(current: Artifact, since, started, cleared, expired, harvest: Harvest, training: TrainingSet,
+                  state: RedistillState, digest: str) -> dict:
+    waiting = [f"{item.predicted or '?'} → {item.intent}" for item in training.waiting_for_admin]
+    return {"started_at": started.isoformat(timespec="seconds"), "current": current.version,
+            "baseline": state.baseline, "since": since.isoformat() if since else None,
+            "cleared_leftovers": cleared, "expired_batches": expired,
+            "harvest": {"new_since_last_run": harvest.new_since,
+                        "labelled": {s: sum(1 for i in harvest.labelled if i.source == s)
+                                     for s in ("correction", "confirmation", "new_intent")},
+                        "thumbs_up_not_used": harvest.thumbs_up,
+                        "new_intents_added": [i.name for i in harvest.new_intents],
+                        "unlabelled": len(harvest.unlabelled), "dropped": harvest.dropped},
+            "data": {"train_messages": len(training.train),
+                     "held_out_corrections": len(training.held_out_corrections),
+                     "held_out_confirmations": len(training.held_out_confirmations),
+                     "held_out_earlier_corrections": len(training.held_out_earlier_corrections),
+                     "unlabelled_messages": len(training.unlabelled), "added": training.added,
+                     "waiting_for_admin": waiting, "base_data_changed": digest != state.data_digest},
+            "digest": digest}
+
+
+def _evidence(current: Artifact, candidate: Artifact, baseline: Artifact, golden: list[Example],
+              training: TrainingSet) -> Evidence:
+    scored = predictions(current, golden)
+    kept = training.held_out_confirmations + training.held_out_earlier_corrections  # must not get worse
+    return Evidence(
+        golden_current=scored, golden_candidate=predictions(candidate, golden),
+        golden_baseline=scored if baseline is current else predictions(baseline, golden),
+        corrections_current=predictions(current, training.held_out_corrections),
+        corrections_candidate=predictions(candidate, training.held_out_corrections),
+        confirmations_current=predictions(current, kept),
+        confirmations_candidate=predictions(candidate, kept))
+
+
+def _distil_and_gate(options: Options, registry: Registry, current: Artifact, harvest: Harvest,
+                     training: TrainingSet, golden: list[Example], report: dict, batch: Path,
+                     state: RedistillState) -> tuple[int, dict]:
+    train_file, unlabelled_file = batch / "train.jsonl", batch / "unlabelled.txt"
+    templates = templates_with_new_intents(options.templates, harvest.new_intents, batch / "templates.yml")
+    unlabelled = [" ".join(t.split()) for t in training.unlabelled]
+    # agreement as served: a message the current bot would not answer (out of scope) agrees with no intent
+    student_intents = served_decisions(current, unlabelled)[0] if unlabelled else []
     inputs = RunInputs([train_file], test=[options.golden], templates=templates,
-                       unlabelled=[unlabelled_file] if merged.unlabelled else [])
+                       unlabelled=[unlabelled_file] if unlabelled else [], unlabelled_rules=options.unlabelled_rules,
+                       unlabelled_student=dict(zip(unlabelled, student_intents)))
     config = options.config
     if options.from_current:
         config = config.model_copy(update={"student": str(current.path.resolve() / "encoder"),
@@ -208,31 +244,36 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
     try:
         result = run(config, inputs, registry.root, options.cache_dir, force=True, publish=False)
     except ExportError as exc:
-        report["gate"] = [{"check": "int8 export agrees with the PyTorch student", "passed": False,
-                           "detail": str(exc)}]
+        report["gate"] = [{"name": "int8_export", "passed": False, "sentence": str(exc)}]
         return _finish(options, registry, report, REJECTED, "the int8 export failed its agreement check")
     candidate = Artifact(result.artifact)
     try:
-        before = {"golden": score(current, golden), "held_out": score(current, merged.held_out)}
-        after = {"golden": score(candidate, golden), "held_out": score(candidate, merged.held_out)}
-        checks = [{"check": "int8 export agrees with the PyTorch student", "passed": True,
-                   "agreement": result.metrics["student"].get("onnx", {})}] + judge(before, after, options.gate)
-        report.update(before=before, after=after, gate=checks,
+        baseline = current if state.baseline == current.version else Artifact(registry.root / state.baseline)
+        checks = judge(_evidence(current, candidate, baseline, golden, training), options.gate)
+        report.update(gate=[_check_dict(c) for c in checks], gate_settings=asdict(options.gate),
+                      int8_agreement=result.metrics["student"].get("onnx", {}),
                       new_intents=sorted(set(candidate.labels()) - set(current.labels())),
                       unlabelled_used=result.metrics.get("unlabelled"))
-        if not all(c["passed"] for c in checks):
+        if not all(c.passed for c in checks):
             registry.discard(candidate.path)
-            failed = "; ".join(c["check"] for c in checks if not c["passed"])
+            state.data_digest = report["digest"]  # tried: a rejected base-data change does not rerun every night
+            state.save(registry.root / STATE)
+            failed = "; ".join(c.name for c in checks if not c.passed)
             return _finish(options, registry, report, REJECTED, f"kept {current.version}: failed {failed}")
-        published = registry.publish(candidate.path, candidate.manifest.get("fingerprint", ""))
+        published = registry.publish(candidate.path, candidate.manifest.get("fingerprint", ""),
+                                     current.manifest.get("descends_from") or current.manifest.get("fingerprint"))
     except BaseException:
         registry.discard(candidate.path)
         raise
-    write_json(registry.root / STATE, {"last_run_at": started.isoformat(), "version": published.version,
-                                       "data_digest": digest})
+    state.published, state.data_digest = published.version, report["digest"]
+    state.save(registry.root / STATE)
     report["published"] = published.version
-    report["pruned"] = registry.prune(options.keep_versions)
+    report["pruned"] = registry.prune(options.keep_versions, frozenset({state.baseline}))
     return _finish(options, registry, report, PUBLISHED, f"published {published.version}")
+
+
+def _check_dict(check: Check) -> dict:
+    return check.to_dict() if hasattr(check, "to_dict") else asdict(check)
 
 
 def _finish(options: Options, registry: Registry, report: dict, code: int, decision: str) -> tuple[int, dict]:
@@ -246,38 +287,39 @@ def _finish(options: Options, registry: Registry, report: dict, code: int, decis
     return code, report
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.2f}%"
+def _figure(value) -> str:
+    return "–" if value is None else f"{100 * value:+.2f}" if isinstance(value, float) else str(value)
 
 
 def markdown(report: dict) -> str:
-    """The report for people: decision, data added, gate checks, per-intent recall before and after."""
-    lines = [f"# Redistillation {report['started_at']}", "", f"**Decision:** {report['decision']}", "",
-             f"Current before the run: {report['current']}; harvested since {report['since'] or 'the beginning'}.",
-             "", "## Data", ""]
+    """The report for people: the decision, what was learned from where, and each gate check in words."""
     harvest, data = report["harvest"], report["data"]
-    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in {**harvest["labelled"],
-                                                              "unlabelled messages": harvest["unlabelled"]}.items()]
-    lines += [f"- new since the last run: {harvest['new_since_last_run']}",
-              f"- training messages after merging: {data['train_messages']}; held-out corrections: "
-              f"{data['held_out_corrections']}; unlabelled for the teacher: {data['unlabelled_messages']}",
+    lines = [f"# Redistillation {report['started_at']}", "", f"**Decision:** {report['decision']}", "",
+             f"Current before the run: {report['current']}; drift baseline: {report['baseline']}; harvested "
+             f"since {report['since'] or 'the beginning'}.", "", "## Data", ""]
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in harvest["labelled"].items()]
+    lines += [f"- visitors' thumbs-up (counted, never used as labels): {harvest['thumbs_up_not_used']}",
+              f"- visitor messages for the teacher to label: {harvest['unlabelled']} (left out: {harvest['dropped']})",
+              f"- new since the last run: {harvest['new_since_last_run']}",
+              f"- training messages: {data['train_messages']}; held out: {data['held_out_corrections']} new "
+              f"corrections, {data['held_out_confirmations']} confirmations, "
+              f"{data.get('held_out_earlier_corrections', 0)} earlier corrections; unlabelled: "
+              f"{data['unlabelled_messages']}",
               f"- added or relabelled: {data['added']}; base data changed: {data['base_data_changed']}"]
+    if data["waiting_for_admin"]:
+        lines.append(f"- corrections that contradict the base data, not applied until an admin approves them "
+                     f"({len(data['waiting_for_admin'])}): {', '.join(data['waiting_for_admin'])}")
     if report.get("new_intents"):
         lines.append(f"- new intents: {', '.join(report['new_intents'])}")
+    if report.get("unlabelled_used"):
+        lines.append(f"- unlabelled messages the teacher's labels were used for: {report['unlabelled_used']}")
     if report.get("gate"):
-        lines += ["", "## Gate", "", "| check | passed | figures |", "|---|---|---|"]
-        for check in report["gate"]:
-            figures = {k: v for k, v in check.items() if k not in ("check", "passed")}
-            lines.append(f"| {check['check']} | {'yes' if check['passed'] else '**no**'} | {figures} |")
-    if report.get("after"):
-        before, after = report["before"], report["after"]
-        lines += ["", "## Accuracy", "", "| set | before | after |", "|---|---|---|",
-                  f"| golden ({after['golden']['messages']} messages) | {_pct(before['golden']['accuracy'])} | "
-                  f"{_pct(after['golden']['accuracy'])} |",
-                  f"| held-out corrections ({after['held_out']['messages']}) | "
-                  f"{_pct(before['held_out']['accuracy'])} | {_pct(after['held_out']['accuracy'])} |",
-                  "", "## Recall per intent (golden set)", "", "| intent | before | after |", "|---|---|---|"]
-        for intent in sorted(set(before["golden"]["per_intent"]) | set(after["golden"]["per_intent"])):
-            lines.append(f"| {intent} | {_pct(before['golden']['per_intent'].get(intent))} | "
-                         f"{_pct(after['golden']['per_intent'].get(intent))} |")
+        lines += ["", "## Gate", "", "| check | passed | estimate | interval | limit | messages |",
+                  "|---|---|---|---|---|---|"]
+        for c in report["gate"]:
+            interval = f"[{_figure(c.get('low'))}, {_figure(c.get('high'))}]" if c.get("low") is not None else "–"
+            lines.append(f"| {c['name']} | {'yes' if c['passed'] else '**no**'} | {_figure(c.get('estimate'))} | "
+                         f"{interval} | {_figure(c.get('limit'))} | {c.get('messages', '–')} |")
+        lines += ["", "Figures are points (×100); intervals are the gate's confidence bounds.", ""]
+        lines += [f"- **{c['name']}**: {c['sentence']}" for c in report["gate"]]
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.artifact import Artifact, Registry
 from distill.config import DistillConfig
+from distill.training_set import UnlabelledRules
 
 
 @dataclass
@@ -20,6 +21,11 @@ class RunInputs:
     label_column: str | None = None
     unlabelled: list[Path] = field(default_factory=list)
     """Plain messages, labelled by the teacher's soft outputs for distillation."""
+    unlabelled_rules: UnlabelledRules | None = None
+    """Which unlabelled messages the teacher's labels may be used for (redistillation's guard against visitors
+    steering the model); None: every one the teacher is at least `unlabelled_min_confidence` sure of."""
+    unlabelled_student: dict[str, str] = field(default_factory=dict)
+    """The current student's intent for each unlabelled message (the rules may require agreement)."""
 
 
 def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
@@ -33,8 +39,17 @@ def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
 
 
 def up_to_date(registry_dir: Path, fingerprint: str) -> Artifact | None:
-    """The current version when it was distilled from exactly this config and data."""
+    """The current version when it was distilled from exactly this config and data, or redistilled from a
+    version that was (it holds that plus what agents taught it since: distilling afresh would discard it)."""
     current = Registry(registry_dir).current()
-    if current is not None and current.manifest.get("fingerprint") == fingerprint:
+    if current is not None and fingerprint in (current.manifest.get("fingerprint"),
+                                               current.manifest.get("descends_from")):
         return current
     return None
+
+
+def why_up_to_date(current: Artifact, fingerprint: str) -> str:
+    """What a rerun that has nothing to do says (see up_to_date)."""
+    how = ("was distilled from this exact data and config" if current.manifest.get("fingerprint") == fingerprint
+           else "was redistilled from this exact data and config and has learned from agents since")
+    return f"{current.version} {how}; nothing to do (--force to distil afresh)"

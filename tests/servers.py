@@ -26,6 +26,13 @@ UNLIMITED = {"DISTILBOT_RATE_LIMIT": "off", "DISTILBOT_NEW_CONVERSATION_CAP": "o
 """Tests play many visitors from one address; the limits have tests of their own."""
 
 
+def client_limits(connections: int = 100) -> httpx.Limits:
+    """A load-making test client's pool. Its idle connections expire before uvicorn's keep-alive (5 s) closes
+    them, as nginx's do (deploy/nginx/compose.conf): httpx's default expiry is also 5 s, so a connection the
+    pool rarely picks can be reused at the instant the server closes it, and that request fails (ReadError)."""
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=4.0)
+
+
 def start_server(registry, db_url: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start and wait until /ready answers; the server's log goes to a temporary file (a full pipe would
     block it)."""

@@ -30,7 +30,7 @@ def test_every_object_is_valid_against_the_kubernetes_schemas(rendered):
     for doc in rendered:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     kinds = sorted(doc["kind"] for doc in rendered)
-    assert kinds == sorted(["ConfigMap", "PersistentVolumeClaim", "PersistentVolumeClaim", "Deployment", "Deployment",
+    assert kinds == sorted(["ConfigMap", *["PersistentVolumeClaim"] * 3, "Deployment", "Deployment",
                             "Service", "Service", "HorizontalPodAutoscaler", "Ingress", "CronJob", "NetworkPolicy",
                             "NetworkPolicy", "NetworkPolicy"])
 
@@ -61,7 +61,7 @@ def test_the_api_has_probes_resources_and_the_registry_and_the_job_a_gpu(rendere
     job = by_kind["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert job["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert {v["persistentVolumeClaim"]["claimName"] for v in job["volumes"] if "persistentVolumeClaim" in v} == \
-        {"distilbot-registry", "distilbot-cache"}
+        {"distilbot-registry", "distilbot-cache", "distilbot-redistill-work"}
 
 
 def test_the_multi_gpu_job_runs_accelerate_with_one_process_per_requested_gpu():
@@ -119,6 +119,9 @@ def test_the_compose_file_runs_replicas_behind_the_proxy_with_secrets_only_in_an
     assert services["model-init"]["build"]["dockerfile"] == "deploy/docker/train.Dockerfile"
     assert {"postgres", "redis", "model-init"} <= set(api["depends_on"])
     assert "/app/deploy/redistill/redistill.sh" in " ".join(services["redistill"]["command"])
+    work = services["redistill"]["environment"]["DISTILBOT_REDISTILL_WORK"]  # visitor text: the job's volume alone
+    assert [name for name, s in services.items() if any(v.endswith(f":{work}") for v in s.get("volumes", []))] == \
+        ["redistill"]
     for name, service in services.items():
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned image {image}"

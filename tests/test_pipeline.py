@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from bot.artifact import Registry
 from bot.served_model import ServedModel
@@ -68,6 +69,8 @@ def test_an_unchanged_run_is_skipped_and_force_redoes_it(tiny_run, tiny_teacher_
     assert cli.returncode == 0 and "v0001 was distilled from this exact data and config" in cli.stdout
     cached = list((cache / "teacher").glob("embeddings-*.pt"))
     assert len(cached) == 1
+    stored = torch.load(cached[0], weights_only=True)
+    assert "texts" not in stored and len(stored["digests"][0]) == 64  # digests, never the (visitors') texts
     other = config.model_copy(update={"student_layers": 2, "feature_loss": "cosine", "temperature_end": 1.0,
                                       "alpha_end": 0.9})
     forced = run(other, inputs, registry, cache)

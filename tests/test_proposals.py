@@ -121,14 +121,14 @@ def test_an_agents_intent_is_a_proposal_until_an_admin_approves_it(desk):
         listed = {p["name"]: p["status"] for p in bob.get("/intents/new").json()}
         assert listed == {"gift_wrapping": "approved", "store_hours": "rejected"}
         assert [p["name"] for p in bob.get("/intents/new", params={"status": "rejected"}).json()] == ["store_hours"]
-        assert [i["name"] for i in collect(db_url, None).new_intents] == ["gift_wrapping"]  # only approved
+        assert [i.name for i in collect(db_url, None).new_intents] == ["gift_wrapping"]  # only approved
 
         assert propose(bob, "gift_wrapping").status_code == 409
         again = propose(bob, "store_hours", "We are open 9 to 5; write to {support_email}")  # rejected: may retry
         assert again.status_code == 201 and again.json()["status"] == "proposed"
         own = propose(alice, "loyalty_points", "Points are shown under {account_url}")
         assert own.status_code == 201 and own.json()["status"] == "approved"  # an admin's own is approved at once
-        assert sorted(i["name"] for i in collect(db_url, None).new_intents) == ["gift_wrapping", "loyalty_points"]
+        assert sorted(i.name for i in collect(db_url, None).new_intents) == ["gift_wrapping", "loyalty_points"]
 
 
 def test_approving_checks_the_answer_again(desk):

@@ -18,14 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.artifact import Registry, RegistryBusy
+from bot.artifact import Artifact, Registry, RegistryBusy
 from bot.served_model import ServedModel
-from bot.store import Agent, Conversation, Correction, Message, make_engine, make_sessionmaker
-from distill.data import Example
-from distill.harvest import Harvest, Labelled, collect
-from distill.redistill import Gate, judge, merge
+from bot.store import Conversation, Message, make_engine, make_sessionmaker
+from distill.gate import GateSettings
 from tests.conftest import DATA, ROOT
-from tests.servers import served
+from tests.servers import UNLIMITED, client_limits, served
 from tests.test_desk import Visitor, add_agent, login
 
 # A customer base that starts writing in German: the demo bot (English data) gets these wrong.
@@ -52,75 +50,20 @@ GIFT_WRAP = ["can you gift wrap my order", "do you offer gift wrapping", "is gif
 # 99% int8 agreement (the default 99.5% allows one disagreement in the 377 golden messages): these tests
 # are about learning, and should not hinge on one borderline message of the export check.
 AGREEMENT = ("--set", "onnx_min_agreement=0.99")
+# The demo's golden set has 377 messages: at 95% confidence it can rule out a loss of about 3 points, not the
+# default 0.75 (calibrated on 3,080 messages; tests/bench/gate_calibration.py), so the demo's gate is this one.
+DEMO_GATE = ("--tolerance", "0.03", "--ece-tolerance", "0.03")
 
 
 def redistill_cli(registry: Path, db_url: str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real command; the harvested visitor text goes to a work folder beside the registry."""
     return subprocess.run([sys.executable, "-m", "distill", "redistill", "--registry", str(registry), "--db", db_url,
-                           *extra], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=1500)
+                           "--work-dir", str(registry.parent / "redistill-work"), *extra], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1500)
 
 
-# ---------------------------------------------------------------- merging, harvesting, the gate (fast)
-
-def test_merge_lets_corrections_win_and_keeps_golden_and_held_out_corrections_out_of_training():
-    base = [Example("where is my order", "order_status"), Example("my money back?", "return_item"),
-            Example("golden question", "greeting")]
-    corrections = [Labelled(f"korrektur {i}", "refund_status", "correction", "greeting") for i in range(20)]
-    harvest = Harvest(labelled=[Labelled("my money back?", "refund_status", "correction", "return_item"),
-                                Labelled("thanks a lot", "thanks", "thumbs_up", "thanks"), *corrections],
-                      unlabelled=["where is my order", "brand new message", "golden question"])
-    golden = [Example("Golden  Question", "greeting")]
-    merged = merge(base, harvest, golden, holdout_fraction=0.0)
-    train = {e.text: e.intent for e in merged.train}
-    assert train["my money back?"] == "refund_status"  # the agent's label overrides the base data
-    assert train["thanks a lot"] == "thanks" and "golden question" not in train  # golden: never trained on
-    assert merged.unlabelled == ["brand new message"] and merged.held_out == []
-
-    merged = merge(base, harvest, golden, holdout_fraction=0.2)
-    train, held = {e.text for e in merged.train}, {e.text for e in merged.held_out}
-    assert 1 <= len(held) < 21 and not held & train  # held-out corrections are never trained on
-    assert held == {e.text for e in merge(base, harvest, [], 0.2).held_out}  # the same ones from run to run
-
-
-def test_collect_reads_corrections_confirmations_thumbs_up_and_new_messages(tmp_path):
-    db_url = f"sqlite:///{tmp_path / 'bot.db'}"
-    sessions = make_sessionmaker(make_engine(db_url))
-    now = datetime.now(UTC)
-    with sessions.begin() as db:
-        db.add(Agent(id=1, username="alice", display_name="Alice", password_hash="x"))
-        db.add(Conversation(id="c1", token_hash="x" * 64, slots={}))
-        rows = [("user", "wo ist mein Paket", "greeting", None, None), ("bot", "Hello!", None, "answer", None),
-                ("user", "how much is shipping", "shipping_cost", None, None),
-                ("bot", "€4.95", None, "answer", "up"), ("user", "/return_item", "return_item", None, None),
-                ("bot", "Returns…", None, "answer", "up"), ("user", "thanks", "thanks", None, None),
-                ("user", "something new", "greeting", None, None)]
-        for i, (role, text, intent, decision, feedback) in enumerate(rows, start=1):
-            db.add(Message(id=i, conversation_id="c1", role=role, text=text, intent=intent, decision=decision,
-                           feedback=feedback, created_at=now - timedelta(hours=2 if i < 8 else 0)))
-        db.flush()
-        db.add(Correction(message_id=1, text="wo ist mein Paket", intent="order_status", predicted_intent="greeting",
-                          agent_id=1))
-        db.add(Correction(message_id=7, text="thanks", intent="thanks", predicted_intent="thanks", agent_id=1))
-    harvest = collect(db_url, since=now - timedelta(hours=1))
-    got = {(item.text, item.intent, item.source) for item in harvest.labelled}
-    assert got == {("wo ist mein Paket", "order_status", "correction"), ("thanks", "thanks", "confirmation"),
-                   ("how much is shipping", "shipping_cost", "thumbs_up")}  # a button press is not a phrasing
-    assert harvest.unlabelled == ["something new"]  # only what came after `since`, and nothing labelled
-    assert harvest.new_since == {"correction": 1, "confirmation": 1, "thumbs_up": 0, "new_intent": 0, "unlabelled": 1}
-
-
-def test_the_gate_checks_golden_accuracy_held_out_corrections_and_recall():
-    before = {"golden": {"accuracy": 0.90, "per_intent": {"a": 0.9, "b": 0.9}, "messages": 100},
-              "held_out": {"accuracy": 0.0, "per_intent": {}, "messages": 4}}
-    good = {"golden": {"accuracy": 0.897, "per_intent": {"a": 0.9, "b": 0.8}, "messages": 100},
-            "held_out": {"accuracy": 0.75, "per_intent": {}, "messages": 4}}
-    assert all(c["passed"] for c in judge(before, good, Gate(0.005, 0.5)))
-    worse = {**good, "golden": {"accuracy": 0.89, "per_intent": {"a": 0.9, "b": 0.4}, "messages": 100}}
-    failed = [c["check"] for c in judge(before, worse, Gate(0.005, 0.5)) if not c["passed"]]
-    assert failed == ["golden-set accuracy drops by at most the tolerance", "every intent keeps the minimum recall"]
-    no_gain = {**good, "held_out": {"accuracy": 0.0, "per_intent": {}, "messages": 4}}
-    assert [c["check"] for c in judge(before, no_gain, Gate()) if not c["passed"]] == ["held-out corrections improve"]
-
+# ---------------------------------------------------------------- the gate and the registry (fast; merging
+# and harvesting: tests/test_training_set.py, tests/test_harvest.py)
 
 def test_registry_lock_leftovers_and_retention(tmp_path):
     registry = Registry(tmp_path / "registry")
@@ -135,9 +78,31 @@ def test_registry_lock_leftovers_and_retention(tmp_path):
         with pytest.raises(RegistryBusy), registry.lock():
             pass
         assert len(registry.clean_staging()) == 1
-        # kept: the two newest, current (v0003) and the one before it (where a rollback goes)
-        assert registry.prune(keep=2) == ["v0001", "v0004"]
-    assert registry.versions() == ["v0002", "v0003", "v0005", "v0006"]
+        # kept: the two newest, current (v0003), the one before it (where a rollback goes) and the drift baseline
+        assert registry.prune(keep=2, also_keep=frozenset({"v0004"})) == ["v0001"]
+    assert registry.versions() == ["v0002", "v0003", "v0004", "v0005", "v0006"]
+
+
+def test_harvested_batches_are_deleted_after_the_retention_period(tmp_path):
+    from distill.redistill import prune_batches
+
+    old, recent = tmp_path / "batch-20250101T000000000000Z", tmp_path / "batch-20250301T000000000000Z"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "unlabelled.txt").write_text("a visitor's words\n")
+    month_ago = time.time() - 31 * 86400
+    os.utime(old, (month_ago, month_ago))
+    assert prune_batches(tmp_path, retention_days=30) == [old.name]
+    assert not old.exists() and (recent / "unlabelled.txt").exists()
+
+
+def test_a_drift_baseline_must_be_a_published_version(live_registry, tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'bot.db'}"
+    make_engine(db_url).dispose()
+    refused = redistill_cli(live_registry, db_url, "--baseline", "../v0001", "--dry-run")
+    assert refused.returncode == 2 and "no version '../v0001'" in refused.stderr, refused.stderr
+    dry = redistill_cli(live_registry, db_url, "--baseline", "v0001", "--dry-run")
+    assert dry.returncode == 0 and "dry run" in dry.stdout, dry.stderr
 
 
 # ---------------------------------------------------------------- real runs (minutes)
@@ -178,7 +143,7 @@ async def _chat_load(url: str, stop: asyncio.Event, results: list) -> None:
             session, token = session or data.get("session_id"), token or data.get("session_token")
             await asyncio.sleep(0.1)  # steady traffic that leaves the distillation some CPU
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=client_limits()) as client:
         await asyncio.gather(*(visitor(client, n) for n in range(4)))
 
 
@@ -206,7 +171,7 @@ def test_agents_corrections_are_learned_and_published_under_load(live_registry, 
             await task
             return done
 
-        run = asyncio.run(load_while(lambda: redistill_cli(live_registry, db_url, *AGREEMENT)))
+        run = asyncio.run(load_while(lambda: redistill_cli(live_registry, db_url, *AGREEMENT, *DEMO_GATE)))
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert "published v0002" in run.stdout
         assert results and all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:5]
@@ -216,11 +181,13 @@ def test_agents_corrections_are_learned_and_published_under_load(live_registry, 
     report = json.loads(next((live_registry / "reports").glob("*.json")).read_text())
     assert report["published"] == "v0002"
     assert report["harvest"]["labelled"]["correction"] + report["harvest"]["labelled"]["confirmation"] == 20
-    checks = {c["check"]: c for c in report["gate"]}
-    golden = checks["golden-set accuracy drops by at most the tolerance"]
-    assert golden["passed"] and golden["before"] - golden["after"] <= 0.005
-    held = checks["held-out corrections improve"]
-    assert held["after"] > held["before"]
+    checks = {c["name"]: c for c in report["gate"]}
+    assert all(c["passed"] for c in checks.values()) and checks["golden"]["counted"]
+    assert checks["golden"]["high"] <= report["gate_settings"]["tolerance"]  # a regression beyond it is ruled out
+    assert checks["drift"]["counted"] is False  # the baseline is current itself on the first run
+    assert not [f for f in live_registry.rglob("*") if f.suffix in {".jsonl", ".txt", ".json", ".md", ".yml"}
+                and "wo ist meine Bestellung" in f.read_text(errors="ignore")]  # visitor text: not in the registry
+    assert (tmp_path / "redistill-work").is_dir() and report["batch"].startswith(str(tmp_path / "redistill-work"))
 
     after = ServedModel.load(live_registry)
     right = lambda phrasings: [t for i, ts in phrasings.items() for t in ts  # noqa: E731
@@ -235,10 +202,10 @@ def test_agents_corrections_are_learned_and_published_under_load(live_registry, 
     assert "nothing new" in second.stdout
 
 
-def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry, tmp_path):
-    """An agent adds an intent with its answer and a dozen messages through the agent API; one run learns it
-    and the published bot answers it with that answer. (Adding it to data/train.jsonl and
-    data/templates.yml works the same way: those are the run's base data.)"""
+def test_a_new_intent_added_through_the_api_is_learned_and_answered_after_the_hot_reload(live_registry, tmp_path):
+    """An agent proposes an intent with its answer and a dozen messages through the agent API, an admin approves
+    it; one run learns it while two warm replicas serve, and both answer it with that answer once they have
+    reloaded. (Adding it to data/train.jsonl and data/templates.yml works the same way.)"""
     db_url = f"sqlite:///{tmp_path / 'bot.db'}"
     add_agent(db_url, "alice", "Alice")
     add_agent(db_url, "ada", "Ada")
@@ -246,7 +213,8 @@ def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry,
                                 cwd=ROOT, capture_output=True, text=True)
     assert made_admin.returncode == 0, made_admin.stderr
     answer = "We gift-wrap any order for €3.50: tick \"Gift wrapping\" at checkout. Questions? {support_email}"
-    with served(live_registry, db_url) as (url, _process):
+    env = {**UNLIMITED, "DISTILBOT_RELOAD_INTERVAL_S": "0.5"}
+    with served(live_registry, db_url, env) as (url, _), served(live_registry, db_url, env) as (url_b, _):
         alice = login(url, "alice")
         added = alice.post("/intents", json={"name": "gift_wrapping", "answer": answer, "examples": GIFT_WRAP,
                                              "buttons": [{"title": "Talk to a person", "payload": "/contact_human"}]})
@@ -261,18 +229,24 @@ def test_a_new_intent_added_through_the_api_is_learned_in_one_run(live_registry,
         assert alice.post("/intents/gift_wrapping/approve").status_code == 403  # agents propose, admins approve
         approved = login(url, "ada").post("/intents/gift_wrapping/approve")
         assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+        for replica in (url, url_b):  # the action threads exist before the reload (what hid the stale answers)
+            for n in range(10):
+                Visitor(replica).say(["how much is shipping", "hello", "how do I return an item"][n % 3])
 
-    run = redistill_cli(live_registry, db_url, *AGREEMENT)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        run = redistill_cli(live_registry, db_url, *AGREEMENT, *DEMO_GATE)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        for replica in (url, url_b):
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{replica}/health").json()["model_version"] != "v0002" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            reply = Visitor(replica).say("could you wrap it as a gift")
+            assert reply["model_version"] == "v0002" and reply["intent"]["name"] == "gift_wrapping", reply
+            assert reply["template"] == "gift_wrapping_answer"
+            assert reply["replies"][0]["text"].startswith("We gift-wrap any order for €3.50"), reply["replies"]
     report = json.loads(next((live_registry / "reports").glob("*.json")).read_text())
     assert report["new_intents"] == ["gift_wrapping"] and report["harvest"]["labelled"]["new_intent"] == 12
-    after = ServedModel.load(live_registry)
-    assert after.version == "v0002" and "gift_wrapping" in after.classifier.labels
-    asked = after.classifier.predict("could you wrap it as a gift")
-    assert asked.top.name == "gift_wrapping"
-    template = after.retriever.best_for_intent(asked.embedding, "gift_wrapping")
-    assert template.id == "gift_wrapping_answer" and template.render(after.retriever.book.slots).startswith(
-        "We gift-wrap any order for €3.50")
+    learned = Registry(live_registry).current()  # `make demo` again keeps it (tests/test_learned_versions.py)
+    assert learned.manifest["descends_from"] == Artifact(live_registry / "v0001").manifest["fingerprint"]
 
 
 def test_a_poor_candidate_is_rejected_and_current_stays(live_registry, tmp_path):
@@ -280,15 +254,21 @@ def test_a_poor_candidate_is_rejected_and_current_stays(live_registry, tmp_path)
     engine = make_engine(db_url)  # one new message, so there is something to learn
     with make_sessionmaker(engine).begin() as db:
         db.add(Conversation(id="c1", token_hash="x" * 64, slots={}))
-        db.add(Message(conversation_id="c1", role="user", text="where is my order please", intent="order_status"))
+        db.add(Message(conversation_id="c1", role="user", text="where is my order please", intent="order_status",
+                       created_at=datetime.now(UTC) - timedelta(minutes=5)))  # settled before the run
     engine.dispose()
     current = os.readlink(live_registry / "current")
     run = redistill_cli(live_registry, db_url, "--set", "epochs=1", "--set", "warm_start=false",
                         "--set", "lr=1e-9", "--set", "head_lr=1e-9", "--set", "onnx=fp32")
     assert run.returncode == 3, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "kept v0001: failed golden-set accuracy" in run.stdout
+    assert "kept v0001: failed golden" in run.stdout
     assert os.readlink(live_registry / "current") == current and Registry(live_registry).versions() == ["v0001"]
     assert not list(live_registry.glob(".staging-*"))
+    batch = next((tmp_path / "redistill-work").glob("batch-*"))  # kept for review
+    assert (batch / "unlabelled.txt").read_text() == "where is my order please\n"
+    # The rejected batch does not come back: the next run has nothing new to learn.
+    again = redistill_cli(live_registry, db_url)
+    assert again.returncode == 4 and "nothing new" in again.stdout, again.stdout + again.stderr
 
 
 def test_a_run_killed_mid_distillation_or_mid_publish_leaves_everything_consistent(live_registry, tmp_path,
@@ -297,14 +277,16 @@ def test_a_run_killed_mid_distillation_or_mid_publish_leaves_everything_consiste
     engine = make_engine(db_url)
     with make_sessionmaker(engine).begin() as db:
         db.add(Conversation(id="c1", token_hash="x" * 64, slots={}))
-        db.add(Message(conversation_id="c1", role="user", text="wo ist meine Bestellung", intent="greeting"))
+        db.add(Message(conversation_id="c1", role="user", text="wo ist meine Bestellung", intent="greeting",
+                       created_at=datetime.now(UTC) - timedelta(minutes=5)))
     engine.dispose()
     store_before = (tmp_path / "bot.db").read_bytes()
     current = os.readlink(live_registry / "current")
 
     # Killed while distilling: SIGKILL as soon as the student's training has begun.
     process = subprocess.Popen([sys.executable, "-m", "distill", "redistill", "--registry", str(live_registry),
-                                "--db", db_url, "--set", "epochs=3"], cwd=ROOT, stdout=subprocess.PIPE,
+                                "--db", db_url, "--work-dir", str(tmp_path / "work"), "--set", "epochs=3"],
+                               cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:  # the stage lines end with a newline (the progress bars do not)
         if line.startswith("[distill] build student"):
@@ -323,15 +305,17 @@ def test_a_run_killed_mid_distillation_or_mid_publish_leaves_everything_consiste
 
     monkeypatch.setattr(Registry, "switch", die)
     options = module.Options(registry=live_registry, db_url=db_url, config=_config(), train=[DATA / "train.jsonl"],
-                             golden=DATA / "test.jsonl", templates=DATA / "templates.yml")
+                             golden=DATA / "test.jsonl", templates=DATA / "templates.yml", work_dir=tmp_path / "work",
+                             gate=GateSettings(tolerance=0.03, ece_tolerance=0.03))  # DEMO_GATE
     with pytest.raises(KeyboardInterrupt):
         module.redistill(options)
     assert os.readlink(live_registry / "current") == current
     monkeypatch.undo()
 
-    # The next run starts clean and publishes.
+    # The next run starts clean and publishes; the killed run's harvest is not taken again (it stays for review).
     code, report = module.redistill(options)
     assert code == 0, report["decision"]
+    assert report["harvest"]["unlabelled"] == 0 and len(list((tmp_path / "work").glob("batch-*"))) == 3
     assert os.readlink(live_registry / "current") != current and not list(live_registry.glob(".staging-*"))
     assert ServedModel.load(live_registry).version == report["published"]
 
@@ -339,5 +323,4 @@ def test_a_run_killed_mid_distillation_or_mid_publish_leaves_everything_consiste
 def _config():
     from distill.config import load_config
 
-    return load_config(ROOT / "configs" / "distill.yaml", ["epochs=2", "latency_messages=10",
-                                                          "unlabelled_min_confidence=0.6"])
+    return load_config(ROOT / "configs" / "distill.yaml", ["epochs=2", "latency_messages=10"])

@@ -198,11 +198,11 @@ def test_every_metadata_file_of_a_version_is_written_atomically(contended_run):
 def test_an_interrupted_write_leaves_the_state_and_the_report_whole(tmp_path, monkeypatch):
     """The process dies at the last moment of a rewrite (before the rename): readers still find the old
     state file whole, and no report with half its text."""
-    from distill.redistill import STATE, Options, _finish
+    from distill.redistill import STATE, Options, RedistillState, _finish
 
     registry = Registry(tmp_path / "registry")
     registry.root.mkdir()
-    write_json(registry.root / STATE, {"last_run_at": "2025-01-01T00:00:00+00:00", "version": "v0001"})
+    RedistillState(harvested_until="2025-01-01T00:00:00+00:00", published="v0001").save(registry.root / STATE)
     before = (registry.root / STATE).read_text()
 
     def killed(*_args, **_kwargs):
@@ -210,13 +210,14 @@ def test_an_interrupted_write_leaves_the_state_and_the_report_whole(tmp_path, mo
 
     monkeypatch.setattr(os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        write_json(registry.root / STATE, {"last_run_at": "2025-02-01T00:00:00+00:00", "version": "v0002"})
+        RedistillState(harvested_until="2025-02-01T00:00:00+00:00", published="v0002").save(registry.root / STATE)
     options = Options(registry=registry.root, db_url="sqlite://", config=None, train=[], golden=Path("x"),
-                      templates=None)
-    report = {"started_at": "2025-02-01T00:00:00+00:00", "current": "v0001", "since": None,
-              "harvest": {"labelled": {}, "unlabelled": 0, "new_since_last_run": {}},
-              "data": {"train_messages": 0, "held_out_corrections": 0, "unlabelled_messages": 0, "added": {},
-                       "base_data_changed": False}}
+                      templates=None, work_dir=tmp_path / "work")
+    report = {"started_at": "2025-02-01T00:00:00+00:00", "current": "v0001", "baseline": "v0001", "since": None,
+              "harvest": {"labelled": {}, "thumbs_up_not_used": 0, "unlabelled": 0, "dropped": {},
+                          "new_since_last_run": {}},
+              "data": {"train_messages": 0, "held_out_corrections": 0, "held_out_confirmations": 0,
+                       "unlabelled_messages": 0, "added": {}, "waiting_for_admin": [], "base_data_changed": False}}
     with pytest.raises(KeyboardInterrupt):
         _finish(options, registry, report, 4, "nothing new to learn")
     monkeypatch.undo()

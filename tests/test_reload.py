@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.artifact import Registry
-from tests.servers import served
+from tests.servers import client_limits, served
 
 USERS = 16
 MIN_REQUESTS = 32  # per user; users go on until enough replies came from the new version
@@ -88,8 +88,7 @@ def burst(url: str, users: int, replies: list[Reply], keep_going, during) -> Non
             headers = headers or {"Authorization": f"Bearer {reply['session_token']}"}
 
     async def run():
-        limits = httpx.Limits(max_connections=users + 4)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=client_limits(users + 4)) as client:
             await asyncio.gather(during(replies), *(visitor(client, n) for n in range(users)))
 
     asyncio.run(asyncio.wait_for(run(), BURST_DEADLINE_S + 60))

@@ -1,5 +1,5 @@
 """Agents: log in, find and read conversations, take over, reply, note, hand back, resolve, relabel, review,
-propose intents; admins also approve or reject proposals.
+propose intents; admins also approve or reject proposals and approve agents' corrections.
 
 Every route but login needs `Authorization: Bearer <token>`. Changes are made in one transaction and
 their live events published once it has committed. Logins and password changes (argon2: deliberately slow)
@@ -23,8 +23,10 @@ from bot.routes.common import bearer, client_address, publish
 from bot.routes.visitor import check_length
 from bot.schemas import (
     AgentOut,
+    ApproveCorrectionRequest,
     ConversationOut,
     ConversationPage,
+    CorrectionItem,
     LoginOut,
     LoginRequest,
     MessageOut,
@@ -41,7 +43,7 @@ from bot.schemas import (
     TranscriptOut,
     error,
 )
-from bot.store import Agent, NewIntent, ProposalStatus, Role
+from bot.store import Agent, Message, NewIntent, ProposalStatus, Role
 from bot.templates import PlaceholderError, placeholders
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
@@ -83,7 +85,7 @@ Me = Annotated[CurrentAgent, Depends(current_agent)]
 
 def current_admin(me: Me) -> CurrentAgent:
     if me.role is not Role.ADMIN:
-        raise HTTPException(403, "only an admin may approve or reject proposals")
+        raise HTTPException(403, "only an admin may approve or reject proposals and corrections")
     return me
 
 
@@ -339,6 +341,33 @@ def relabel(message_id: int, body: RelabelRequest, me: Me, request: Request, bac
         return {"message_id": message_id, "text": correction.text, "intent": correction.intent,
                 "predicted_intent": correction.predicted_intent,
                 "confirmed": correction.intent == correction.predicted_intent}, []
+
+    return change(request, background, me, None, operation)
+
+
+@router.get("/corrections", response_model=list[CorrectionItem], responses=UNAUTHORIZED)
+def corrections(me: Me, request: Request,
+                waiting: Annotated[bool | None, Query(description="Only corrections no admin approved yet (true) "
+                                                                  "or only approved ones (false).")] = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                offset: Annotated[int, Query(ge=0)] = 0) -> list[CorrectionItem]:
+    """Agents' corrections and confirmations, oldest first. One that contradicts the base training data is only
+    learned once an admin approved it (an admin's own is approved at once)."""
+    with request.app.state.sessions() as db:
+        return [CorrectionItem(**item) for item in desk.find_corrections(db, waiting, limit, offset)]
+
+
+@router.post("/corrections/{message_id}/approve", response_model=CorrectionItem,
+             responses={**ADMIN_ONLY, 404: error("no correction of that message"),
+                        409: error("an agent relabelled the message since")})
+def approve_correction(message_id: int, body: ApproveCorrectionRequest, me: Admin, request: Request,
+                       background: BackgroundTasks):
+    """Admins only: redistillation may let this correction (to `intent`, the one the admin saw) overturn the
+    base training data. Relabelling the message to another intent later (by an agent) takes the approval back."""
+    def operation(db, _conversation, agent):
+        correction = desk.approve_correction(db, message_id, agent, body.intent)
+        conversation_id = db.get(Message, message_id).conversation_id
+        return {**desk.correction_view(correction, _agent_names(db)), "conversation_id": conversation_id}, []
 
     return change(request, background, me, None, operation)
 

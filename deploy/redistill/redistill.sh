@@ -5,7 +5,8 @@
 #   DISTILBOT_REGISTRY  model registry (shared with the API servers)
 #   DISTILBOT_DB_URL    the bot's store (read only); distill reads it from the environment: with its password
 #                       it never goes on a command line, where any user of the machine could read it
-#   REDISTILL_ARGS      extra options, e.g. "--keep 10 --tolerance 0.003"
+#   DISTILBOT_REDISTILL_WORK  harvested visitor text (a volume only this job mounts; --retention-days prunes it)
+#   REDISTILL_ARGS      extra options, e.g. "--keep 10 --retention-days 14"
 set -u
 : "${DISTILBOT_DB_URL:?is not set}"
 python -m distill redistill --registry "${DISTILBOT_REGISTRY}" ${REDISTILL_ARGS:-}

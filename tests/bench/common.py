@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import random
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,6 +22,32 @@ sys.path.insert(0, str(ROOT))
 from distill.config import load_config  # noqa: E402
 from distill.pipeline import run  # noqa: E402
 from distill.run_inputs import RunInputs  # noqa: E402
+
+
+def split(examples: list, fraction: float, seed: int = 0) -> tuple[list, list]:
+    """Stratified: `fraction` of every intent's examples in the first part, the rest in the second."""
+    by_intent: dict[str, list] = {}
+    for example in examples:
+        by_intent.setdefault(example.intent, []).append(example)
+    rng, first, second = random.Random(seed), [], []
+    for items in by_intent.values():
+        rng.shuffle(items)
+        cut = round(len(items) * fraction)
+        first += items[:cut]
+        second += items[cut:]
+    return first, second
+
+
+def provenance(name: str) -> dict:
+    """What a committed result file says about how it was made: command, commit, machine, date."""
+    import torch
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"benchmark": name, "command": shlex.join([os.path.relpath(sys.executable, ROOT), *sys.argv]),
+            "commit": commit, "date": date.today().isoformat(),
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                        "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}}
 
 
 def _pct(value: float) -> str:

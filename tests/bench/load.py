@@ -214,7 +214,8 @@ async def run_level(client: httpx.AsyncClient, messages: list[str], concurrency:
 
 async def run_levels(url: str, args: argparse.Namespace, messages: list[str]) -> list[dict]:
     size = max(args.concurrency)
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    # Idle connections expire before uvicorn's keep-alive (5 s) closes them, as nginx's do.
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=4.0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:  # HTTP/1.1, keep-alive
         levels = []
         for concurrency in args.concurrency:
