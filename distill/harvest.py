@@ -222,15 +222,18 @@ def collect(db_url: str, since: datetime | None, until: datetime | None = None,
 def _unlabelled(db, window: _Window, limits: HarvestLimits, labelled_texts: list[str],
                 dropped: dict[str, int]) -> list[str]:
     """Visitors' messages in the window, in id order, streamed: the first of each normalised text that is no
-    button, not too short, not labelled, and within the caps. A duplicate costs no allowance. Every set and
-    counter here grows only with the messages kept, which the caps bound."""
+    button, not too short, not labelled, and within the caps. A duplicate costs no allowance. The part of
+    `since`'s day before the window (an earlier run's harvest) is read too and counted against the day's caps,
+    not kept: two runs in one day do not give a client two days' allowance. Every set and counter here grows
+    only with the messages counted, which the caps bound."""
     from distill.training_set import normalise  # imported here: training_set imports this module's types
 
     labelled = {normalise(text) for text in labelled_texts}
+    day_start = window.since and window.since.replace(hour=0, minute=0, second=0, microsecond=0)
     query = (select(Message.text, Message.conversation_id, Message.created_at, Conversation.client_hash)
              .join(Conversation, Conversation.id == Message.conversation_id)
-             .where(Message.role == "user", *window.where(Message.created_at)).order_by(Message.id)
-             .execution_options(yield_per=STREAM_BATCH))
+             .where(Message.role == "user", *_Window(day_start, window.until).where(Message.created_at))
+             .order_by(Message.id).execution_options(yield_per=STREAM_BATCH))
     kept: list[str] = []
     seen: set[str] = set()
     per_conversation: Counter[str] = Counter()
@@ -258,7 +261,9 @@ def _unlabelled(db, window: _Window, limits: HarvestLimits, labelled_texts: list
             per_conversation[conversation_id] += 1
             per_client[client_day] += 1
             per_day[day] += 1
-            kept.append(text)
+            if window.holds(created_at):
+                kept.append(text)
             continue
-        dropped[reason] += 1
+        if window.holds(created_at):
+            dropped[reason] += 1
     return kept

@@ -146,6 +146,20 @@ def test_caps_per_conversation_per_client_and_day_and_per_day_hold(store, db_url
     assert harvest.new_since["unlabelled"] == 28
 
 
+def test_two_runs_in_one_day_share_the_days_caps(store, db_url):
+    """A run at noon took the morning's messages; the evening run counts them against the day's caps (and
+    takes none of them again), so a client gets one day's allowance, not two."""
+    limits = HarvestLimits(per_conversation=50, per_client_per_day=8, per_day=100)
+    midnight = DAY.replace(hour=0)
+    store.conversation(phrasings("am", 6), client="203.0.113.1", at=midnight + timedelta(hours=8))
+    store.conversation(phrasings("pm", 6), client="203.0.113.1", at=midnight + timedelta(hours=18))
+    store.close()
+    noon = midnight + timedelta(hours=12)
+    assert collect(db_url, None, until=noon, limits=limits).unlabelled == phrasings("am", 6)
+    evening = collect(db_url, noon, limits=limits)
+    assert evening.unlabelled == phrasings("pm", 2) and evening.dropped["per_client"] == 4
+
+
 def test_near_duplicates_collapse_and_cost_no_allowance(store, db_url):
     store.conversation(["Where is my order NW123456?", "where   is my ORDER nw654321", "where is my order, nw000001!",
                         "ok", "?!", "/greet", "Wo ist mein Paket", "wo ist mein paket"], client="203.0.113.1")
