@@ -29,7 +29,7 @@ from bot.nlu import IntentClassifier, scope_scores, softmax
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
 from distill.export import ExportError
-from distill.gate import Check, Evidence, GateSettings, Predictions, judge
+from distill.gate import Evidence, GateSettings, Predictions, judge
 from distill.harvest import Harvest, HarvestLimits, NewIntentSpec, collect
 from distill.pipeline import run
 from distill.run_inputs import RunInputs
@@ -250,7 +250,7 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
     try:
         baseline = current if state.baseline == current.version else Artifact(registry.root / state.baseline)
         checks = judge(_evidence(current, candidate, baseline, golden, training), options.gate)
-        report.update(gate=[_check_dict(c) for c in checks], gate_settings=asdict(options.gate),
+        report.update(gate=[c.to_dict() for c in checks], gate_settings=asdict(options.gate),
                       int8_agreement=result.metrics["student"].get("onnx", {}),
                       new_intents=sorted(set(candidate.labels()) - set(current.labels())),
                       unlabelled_used=result.metrics.get("unlabelled"))
@@ -270,10 +270,6 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
     report["published"] = published.version
     report["pruned"] = registry.prune(options.keep_versions, frozenset({state.baseline}))
     return _finish(options, registry, report, PUBLISHED, f"published {published.version}")
-
-
-def _check_dict(check: Check) -> dict:
-    return check.to_dict() if hasattr(check, "to_dict") else asdict(check)
 
 
 def _finish(options: Options, registry: Registry, report: dict, code: int, decision: str) -> tuple[int, dict]:

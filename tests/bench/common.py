@@ -19,9 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT.parent / "shared" / "datasets"
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
+from bot.encoder import SentenceEncoder  # noqa: E402
+from distill.cache import EmbeddingCache  # noqa: E402
 from distill.config import load_config  # noqa: E402
 from distill.pipeline import run  # noqa: E402
 from distill.run_inputs import RunInputs  # noqa: E402
+from distill.weights import fingerprint, resolve_model  # noqa: E402
 
 
 def split(examples: list, fraction: float, seed: int = 0) -> tuple[list, list]:
@@ -40,14 +45,30 @@ def split(examples: list, fraction: float, seed: int = 0) -> tuple[list, list]:
 
 def provenance(name: str) -> dict:
     """What a committed result file says about how it was made: command, commit, machine, date."""
-    import torch
-
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {"benchmark": name, "command": shlex.join([os.path.relpath(sys.executable, ROOT), *sys.argv]),
             "commit": commit, "date": date.today().isoformat(),
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                         "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}}
+
+
+class Embedder:
+    """A frozen encoder behind the project's on-disk embedding cache; the weights load only when a text is new."""
+
+    def __init__(self, name: str, cache_dir: Path, max_length: int):
+        self.name, self.cache_dir, self.max_length = name, cache_dir, max_length
+        self.directory = resolve_model(name, cache_dir)
+        kind = "teacher" if name == "all-mpnet-base-v2" else "student"  # the teacher's cache is the pipeline's
+        self.cache = EmbeddingCache(cache_dir / kind, f"{fingerprint(name, self.directory)}-{max_length}")
+        self.encoder: SentenceEncoder | None = None
+
+    def _compute(self, texts: list[str]) -> torch.Tensor:
+        self.encoder = self.encoder or SentenceEncoder.load(self.directory, self.max_length)
+        return self.encoder.encode(texts, progress=f"{self.name} embeddings")
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        return self.cache.get(texts, self._compute)[0] if texts else torch.empty(0)
 
 
 def _pct(value: float) -> str:

@@ -20,7 +20,6 @@ gets the pipeline's threshold, tuned on the calibration slice) to measure the ou
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -30,18 +29,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DATASETS, ROOT, provenance
+from common import DATASETS, ROOT, Embedder, provenance
 from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from bot.encoder import SentenceEncoder
 from distill.calibration import fit_temperature, tune_threshold
 from distill.data import load_examples
 from distill.gate import Check, CheckName, Evidence, GateSettings, Predictions, judge
-from distill.weights import default_cache_dir, resolve_model
+from distill.weights import default_cache_dir
 
 STUDENT = "all-MiniLM-L6-v2"
+MAX_LENGTH = 64
 OOS = "oos"
 TOLERANCES = (0.0075, 0.009, 0.0095, 0.01, 0.0105, 0.011, 0.0125, 0.015)
 ECE_TOLERANCES = (0.005, 0.01, 0.015, 0.02)
@@ -49,20 +48,6 @@ OOS_TOLERANCES = (0.05, 0.075, 0.1, 0.125)
 PILOT_RATES = (0.03, 0.05, 0.07, 0.1)
 DROP_GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15)
 OOS_DROP_GRID = (0.05, 0.1, 0.15, 0.2)
-
-
-def embed(texts: list[str], cache_dir: Path) -> np.ndarray:
-    """The student's initial sentence vectors, cached per model and texts (never in the repository)."""
-    model_dir = resolve_model(STUDENT)
-    key = hashlib.sha256("\n".join([str(model_dir), *texts]).encode()).hexdigest()[:20]
-    path = cache_dir / f"{STUDENT}-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    encoder = SentenceEncoder.load(model_dir, 64)
-    vectors = encoder.encode(texts, progress=f"embedding {len(texts)} messages").numpy()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
 
 
 @dataclass(frozen=True)
@@ -87,7 +72,8 @@ def load_splits(cache_dir: Path, golden_size: int, calibration_size: int, held_o
     train = load_examples(DATASETS / "banking77" / "train.csv")
     test = load_examples(DATASETS / "banking77" / "test.csv")
     names = sorted({e.intent for e in train})
-    x, tx = embed([e.text for e in train], cache_dir), embed([e.text for e in test], cache_dir)
+    embed = Embedder(STUDENT, cache_dir, MAX_LENGTH)  # the project's cache, shared with redistill_attack.py
+    x, tx = embed([e.text for e in train]).numpy(), embed([e.text for e in test]).numpy()
     y = np.array([e.intent for e in train])
     rest, golden = train_test_split(np.arange(len(y)), test_size=golden_size, stratify=y, random_state=seed)
     pool, calib = train_test_split(rest, test_size=calibration_size, stratify=y[rest], random_state=seed)
@@ -265,8 +251,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and of every head (0)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: the heads' matrices are small, more threads cost more than they give)")
-    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir() / "bench",
-                        help="where embeddings are cached (default: $DISTILBOT_CACHE/bench, ~/.cache/distilbot/bench)")
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
+                        help="weights and embedding cache (default: $DISTILBOT_CACHE or ~/.cache/distilbot)")
     parser.add_argument("--out", type=Path,
                         help="JSON results (default: tests/bench/results/gate_calibration-<date>.json)")
     args = parser.parse_args()

@@ -33,43 +33,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DATASETS, ROOT, load_config, provenance, split
+from common import DATASETS, ROOT, Embedder, load_config, provenance, split
 from sqlalchemy import select
 from tqdm.auto import tqdm
 
-from bot.encoder import SentenceEncoder
 from bot.store import Conversation, Correction, Message, make_engine, make_sessionmaker
-from distill.cache import EmbeddingCache
 from distill.calibration import fit_temperature
 from distill.data import Example, load_examples
 from distill.gate import Evidence, GateSettings, Predictions, judge
 from distill.harvest import HarvestLimits, collect
 from distill.training_set import UnlabelledRules, build, normalise, select_unlabelled
-from distill.weights import default_cache_dir, fingerprint, resolve_model
+from distill.weights import default_cache_dir
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 """The traffic window's first moment (any fixed date: the run must not depend on today)."""
 CAPTION = ("Frozen encoders (all-mpnet-base-v2 teacher, all-MiniLM-L6-v2 student), heads retrained by logistic "
            "regression; a fully fine-tuned student would be more malleable, so the undefended rows understate "
            "the risk.")
-
-
-class Embedder:
-    """A frozen encoder behind the project's on-disk embedding cache; the weights load only when a text is new."""
-
-    def __init__(self, name: str, cache_dir: Path, max_length: int):
-        self.name, self.cache_dir, self.max_length = name, cache_dir, max_length
-        self.directory = resolve_model(name, cache_dir)
-        kind = "teacher" if name == "all-mpnet-base-v2" else "student"  # the teacher's cache is the pipeline's
-        self.cache = EmbeddingCache(cache_dir / kind, f"{fingerprint(name, self.directory)}-{max_length}")
-        self.encoder: SentenceEncoder | None = None
-
-    def _compute(self, texts: list[str]) -> torch.Tensor:
-        self.encoder = self.encoder or SentenceEncoder.load(self.directory, self.max_length)
-        return self.encoder.encode(texts, progress=f"{self.name} embeddings")
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        return self.cache.get(texts, self._compute)[0] if texts else torch.empty(0)
 
 
 def fit_head(x: torch.Tensor, targets: torch.Tensor, l2: float) -> torch.nn.Linear:
