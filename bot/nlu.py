@@ -125,12 +125,14 @@ class IntentClassifier:
     @classmethod
     def from_artifact(cls, artifact: Artifact, backend: Backend = "auto", spin: bool = True,
                       threads: int = 0) -> IntentClassifier:
-        """`auto` serves the int8 ONNX model when the artifact has one, else PyTorch; `spin` and `threads` as in
+        """`auto` serves the most compressed model the run published (int8 ONNX, else fp32 ONNX: the export's
+        parity check removes a model that disagrees with PyTorch), else PyTorch; `spin` and `threads` as in
         OnnxStudent (`threads` 0: one per core)."""
         labels, calibration = artifact.labels(), artifact.calibration()
         temperature, oos_score = calibration.temperature, calibration.oos_score
         if backend == "auto":
-            backend = "onnx-int8" if (artifact.path / ONNX_INT8).exists() else "torch"
+            backend = next((name for name, file in (("onnx-int8", ONNX_INT8), ("onnx", ONNX_FP32))
+                            if (artifact.path / file).exists()), "torch")
         if backend == "torch":
             try:
                 from bot.encoder import SentenceEncoder

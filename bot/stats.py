@@ -67,6 +67,7 @@ def model_summary(version: str, backend: str, metrics: dict) -> dict:
         "student": {"model": student.get("model"), "accuracy": student.get("accuracy"),
                     "params": student.get("params"), "disk_mb": student.get("disk_mb"),
                     "latency_ms_p50": (student.get("latency_ms") or {}).get("p50")},
+        "speedup_same_runtime": metrics.get("speedup_same_runtime"),
         "speedup_p50": metrics.get("speedup_p50"),
         "test_messages": (metrics.get("test_set") or {}).get("messages"),
     }

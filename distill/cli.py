@@ -27,6 +27,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _gpu_if_asked(device: str | None) -> str | None:
+    """`--device cuda` without a visible GPU fails at once, before any data or weights load."""
+    if device is not None and device.startswith("cuda"):
+        from distill.trainer import resolve_device
+
+        try:
+            resolve_device(device)
+        except RuntimeError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return device
+
+
 @app.command()
 def run(
     train: Annotated[list[Path], typer.Option(help="Labelled training data (.jsonl, .csv or Rasa .yml); "
@@ -47,8 +59,10 @@ def run(
                                                           "(repeatable).")] = None,
     student_layers: Annotated[str | None, typer.Option(help="Keep this many student layers (e.g. 3), or "
                                                                "these indices (e.g. 0,2,4).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Most epochs of student distillation.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs of student distillation (default: chosen from the "
+                                                    "data size, see min_steps in the config).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda (fails without a "
+                                                   "GPU).", callback=_gpu_if_asked)] = None,
     label_column: Annotated[str | None, typer.Option(help="CSV label column (default: intent, label "
                                                              "or category).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(
@@ -84,7 +98,6 @@ def run(
         return
     from bot.artifact import RegistryBusy
     from distill.data import DataError
-    from distill.export import ExportError
     from distill.pipeline import run as run_pipeline
     from distill.weights import WeightsError
 
@@ -93,14 +106,18 @@ def run(
     except RegistryBusy as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(5) from None
-    except (DataError, WeightsError, ExportError, ValueError, OSError) as exc:
+    except (DataError, WeightsError, ValueError, OSError) as exc:
         _fail(str(exc))
     if result.artifact is None:
         typer.echo(f"rank {result.metrics['rank']}: training done; rank 0 evaluates and publishes")
         return
+    from distill.card import speed_sentence
+
     m = result.metrics
     typer.echo(f"teacher accuracy {m['teacher']['accuracy']:.4f}  student accuracy {m['student']['accuracy']:.4f}"
-               f"  retention {m['retention']:.4f}  speedup p50 {m['speedup_p50']:.1f}x  -> {result.artifact}")
+               f"  retention {m['retention']:.4f}  -> {result.artifact}\n{speed_sentence(m)}")
+    if (m["student"].get("onnx") or {}).get("fallback"):
+        typer.echo(f"served as {m['student']['backend']}: {m['student']['onnx']['fallback']}")
 
 
 @app.command()

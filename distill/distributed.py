@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 from torch import distributed as dist
 from torch import nn
+
+TIMEOUT_ENV = "DISTILBOT_RANK_TIMEOUT_S"
+
+
+def rank_timeout() -> timedelta:
+    """How long a rank waits in a collective (the others wait there while rank 0 evaluates) before it gives
+    up: a dead or stuck rank then fails the run instead of hanging it. $DISTILBOT_RANK_TIMEOUT_S, 600 s."""
+    return timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "600")))
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,25 @@ class Ranks:
 
 def launched_ranks(device: str = "auto") -> Ranks:
     """The ranks a launcher set up (WORLD_SIZE > 1 in the environment), with the process group joined
-    through accelerate (NCCL on GPUs, gloo on CPUs); a single process otherwise."""
+    through accelerate (NCCL on GPUs, gloo on CPUs), its collectives bounded by `rank_timeout()`; a single
+    process otherwise."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Ranks()
     from accelerate import PartialState
 
-    state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
+    state = PartialState(cpu=device == "cpu" or not torch.cuda.is_available(), timeout=rank_timeout())
     return Ranks(state.process_index, state.num_processes, state.device)
+
+
+@contextmanager
+def _waiting_for_rank0(ranks: Ranks, what: str) -> Iterator[None]:
+    """Turn a collective's timeout or lost peer into an error that says what this rank was waiting for."""
+    try:
+        yield
+    except RuntimeError as exc:  # gloo and NCCL raise RuntimeError subclasses
+        raise RuntimeError(f"rank {ranks.rank}: gave up waiting for rank 0 ({what}) after at most "
+                           f"{rank_timeout().total_seconds():.0f} s (${TIMEOUT_ENV}): it died or is stuck. "
+                           f"{exc}") from exc
 
 
 def broadcast_parameters(model: nn.Module, ranks: Ranks) -> None:
@@ -57,25 +80,27 @@ def broadcast_parameters(model: nn.Module, ranks: Ranks) -> None:
 
 def average_gradients(parameters: list[nn.Parameter], ranks: Ranks) -> None:
     """All-reduce the gradients as one flat buffer (one collective per step, asynchronous to the host
-    on GPUs), then divide by the number of ranks."""
+    on GPUs), then divide by the number of ranks. Every parameter takes part, zeros where this rank's share
+    left its gradient None: the buffers line up on all ranks and every rank steps the same parameters."""
     if not ranks.distributed:
         return
-    grads = [p.grad for p in parameters if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1) for p in parameters])
     dist.all_reduce(flat)
     flat /= ranks.world
     offset = 0
-    for grad in grads:
-        grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
-        offset += grad.numel()
+    for p in parameters:
+        p.grad = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
 
 
-def same_on_all_ranks(value: float, ranks: Ranks) -> float:
-    """Rank 0's value (a validation score), so every rank takes the same early-stopping decision."""
+def same_on_all_ranks(value, ranks: Ranks, what: str = "its validation score"):
+    """Rank 0's value (a validation score, a mask, a state dict: anything picklable), so every rank takes the
+    same decisions as rank 0."""
     if not ranks.distributed:
         return value
     holder = [value]
-    dist.broadcast_object_list(holder, src=0)
+    with _waiting_for_rank0(ranks, what):
+        dist.broadcast_object_list(holder, src=0)
     return holder[0]
 
 
@@ -99,6 +124,7 @@ def gather_digests(model: nn.Module, ranks: Ranks) -> list[str]:
     return digests
 
 
-def barrier(ranks: Ranks) -> None:
+def barrier(ranks: Ranks, what: str = "a barrier") -> None:
     if ranks.distributed:
-        dist.barrier()
+        with _waiting_for_rank0(ranks, what):
+            dist.barrier()

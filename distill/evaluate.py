@@ -92,10 +92,11 @@ def retrieval_metrics(retriever, embeddings: torch.Tensor, gold: list[str]) -> d
             "mrr": sum(1 / r for r in ranks) / len(ranks), "queries": len(ranks)}
 
 
-def throughput(predict_batch: Callable[[list[str]], object], texts: list[str]) -> float:
-    """Messages per second when a whole list is classified at once (batched)."""
+def throughput(predict_batch: Callable[..., object], texts: list[str], batch_size: int = 32) -> float:
+    """Messages per second when a list is classified in batches of `batch_size` (after one warm-up batch)."""
+    predict_batch(texts[:batch_size], batch_size=batch_size)
     start = time.perf_counter()
-    predict_batch(texts)
+    predict_batch(texts, batch_size=batch_size)
     return round(len(texts) / (time.perf_counter() - start), 1)
 
 

@@ -68,7 +68,10 @@ class SupervisedContrastiveLoss(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         embeddings = F.normalize(embeddings.float(), dim=-1)
-        similarity = embeddings @ embeddings.T / self.temperature
+        # fp32 even under autocast: divided by a temperature of 0.05, bf16's rounding of the cosine
+        # similarities would swamp the differences between them
+        with torch.autocast(embeddings.device.type, enabled=False):
+            similarity = embeddings @ embeddings.T / self.temperature
         self_mask = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
         similarity = similarity.masked_fill(self_mask, float("-inf"))
         log_prob = similarity - similarity.logsumexp(dim=1, keepdim=True)

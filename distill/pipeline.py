@@ -6,6 +6,7 @@ export (ONNX, int8, parity gate) → calibrate → evaluate → publish.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 
 from bot.artifact import FORMAT_VERSION, Registry, RegistryBusy, try_lock, write_json
 from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_INT8, IntentClassifier, scope_scores
+from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, scope_scores
 from bot.retriever import TemplateRetriever
 from bot.torch_student import save_head
 from distill import weights
@@ -28,9 +29,9 @@ from distill.calibration import choose_threshold, fit_temperature, intent_thresh
 from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
-from distill.distributed import Ranks, launched_ranks
+from distill.distributed import Ranks, barrier, launched_ranks, same_on_all_ranks
 from distill.evaluate import disk_mb
-from distill.export import export_checked, onnx_classifier
+from distill.export import ParityGate, export_checked, onnx_classifier
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import (
     UNLABELLED,
@@ -40,7 +41,7 @@ from distill.losses import (
     SupervisedContrastiveLoss,
     linear_schedule,
 )
-from distill.run_inputs import RunInputs, run_fingerprint, up_to_date, why_up_to_date
+from distill.run_inputs import RunInputs, run_fingerprint, training_key, up_to_date, why_up_to_date
 from distill.side_by_side import score_side_by_side
 from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
@@ -55,6 +56,8 @@ from distill.trainer import (
 )
 from distill.training_set import select_unlabelled
 
+SERVED_FILE = {"onnx-int8": ONNX_INT8, "onnx": ONNX_FP32}
+
 
 @dataclass
 class RunResult:
@@ -68,10 +71,12 @@ class RunResult:
 
 @dataclass
 class _Stages:
-    """Wall time (and, where it means something, samples per second) of each stage, printed as it goes."""
+    """Wall time (and, where it means something, samples per second) of each stage, printed as it goes; once
+    CUDA is in use, also each stage's peak of GPU memory allocated by tensors (MiB, this process's device)."""
 
     times: dict = field(default_factory=dict)
     samples_per_s: dict = field(default_factory=dict)
+    gpu_peak_mib: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
     def done(self, name: str, samples: int | None = None) -> None:
@@ -81,6 +86,10 @@ class _Stages:
         if samples:
             self.samples_per_s[name] = round(samples / max(seconds, 1e-9), 1)
             rate = f", {self.samples_per_s[name]:.0f} samples/s"
+        if torch.cuda.is_initialized():
+            self.gpu_peak_mib[name] = round(torch.cuda.max_memory_allocated() / 2**20)
+            torch.cuda.reset_peak_memory_stats()
+            rate += f", GPU peak {self.gpu_peak_mib[name]} MiB"
         print(f"[distill] {name}: {seconds:.1f}s{rate}", flush=True)
         self.started = time.perf_counter()
 
@@ -100,6 +109,13 @@ def _load_checked(paths: list[Path], label_column: str | None, known: set[str]) 
         check_known_intents(path, loaded, known)
         examples += loaded
     return examples
+
+
+def student_epochs(config: DistillConfig, train_messages: int) -> int:
+    """The configured epochs, or (None) enough of them for `min_steps` steps on this much data, at least 8."""
+    if config.epochs is not None:
+        return config.epochs
+    return max(8, math.ceil(config.min_steps / math.ceil(train_messages / config.batch_size)))
 
 
 def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
@@ -124,10 +140,12 @@ def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int
 def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir: Path | None = None,
         force: bool = False, resume: bool = False, publish: bool = True) -> RunResult:
     """Distil, evaluate and publish. `resume` carries on from the checkpoints of an interrupted run of the
-    same config and data (else they are discarded). Under `accelerate launch`/`torchrun` every rank trains
-    and rank 0 publishes, under the registry's lock (waiting while another writer holds it). `publish=False`
-    leaves the finished artifact staged in the registry (its path in the result) for the caller, which holds
-    the lock, to publish or discard. A second run of the same config and data at once is RegistryBusy."""
+    same data and training config (else they are discarded): after a failure past training, it exports,
+    calibrates and evaluates the saved student, whatever those stages' settings, without training again.
+    Under `accelerate launch`/`torchrun` every rank trains and rank 0 publishes, under the registry's lock
+    (waiting while another writer holds it). `publish=False` leaves the finished artifact staged in the
+    registry (its path in the result) for the caller, which holds the lock, to publish or discard. A second
+    run of the same config and data at once is RegistryBusy."""
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
@@ -143,7 +161,12 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         job.distil()
         if not job.ranks.is_main:
             return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
-        return job.publish(final=publish)
+        try:
+            return job.publish(final=publish)
+        except Exception:
+            print(f"[distill] the trained student is kept in {job.run_dir}: `distill run --resume` with the same "
+                  "data publishes it without training again (export and evaluation settings may change)", flush=True)
+            raise
     finally:
         job.close()
 
@@ -156,18 +179,22 @@ class DistillRun:
         self.config, self.inputs, self.ranks = config, inputs, ranks
         self.registry_dir, self.cache_dir, self.fingerprint = registry_dir, cache_dir, fingerprint
         seed_everything(config.seed)
-        self.device = ranks.device if ranks.distributed and config.device == "auto" else resolve_device(config.device)
+        device = resolve_device(config.device)  # fails when a GPU was asked for and there is none
+        self.device = ranks.device if ranks.distributed and ranks.device.type == device.type else device
         self.stages = _Stages()
-        self.run_dir = registry_dir / ".runs" / fingerprint  # checkpoints and run log until published
+        # checkpoints and run log until published, keyed by what changes training only: a run that failed in
+        # export, calibration or evaluation is resumed with other settings for those without training again
+        self.run_dir = registry_dir / ".runs" / training_key(config, inputs)
         self.run_lock = None
         if ranks.is_main:  # the folder is this run's: a second run of the same data and config must not clear it
             self.run_dir.parent.mkdir(parents=True, exist_ok=True)
-            self.run_lock = try_lock(self.run_dir.with_name(f"{fingerprint}.lock"))
+            self.run_lock = try_lock(self.run_dir.with_name(f"{self.run_dir.name}.lock"))
             if self.run_lock is None:
                 raise RegistryBusy(f"{self.run_dir}: another run of the same data and config is under way")
             if not resume:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        barrier(ranks, "clearing the run folder")  # no rank may resume from the checkpoints rank 0 clears
         self.run_log = self.run_dir / "run_log.jsonl"
         self.unlabelled: dict = {}
 
@@ -232,7 +259,7 @@ class DistillRun:
             print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
                   f"{total - computed - computed_valid} from cache", flush=True)
             self.teacher_training = fit_head(teacher, train_emb, self.y_train, valid_emb, self.y_valid,
-                                             config.teacher_head_c)
+                                             config.teacher_head_c, self.ranks)
             with torch.no_grad():
                 self.t_train_emb, self.t_train_logits = train_emb, teacher.head(train_emb)
         self.stages.done("teacher", len(self.train_texts) * (config.teacher_epochs if self.teacher_finetuned else 1))
@@ -274,6 +301,7 @@ class DistillRun:
             keep = torch.zeros(len(messages), dtype=torch.bool)
             keep[kept] = True
             self.unlabelled.update(dropped=dropped, rules=asdict(rules))
+        keep = same_on_all_ranks(keep, self.ranks, "the unlabelled messages kept")  # the same batches everywhere
         self.train_texts = self.train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
         self.y_train = torch.cat([self.y_train, torch.full((int(keep.sum()),), UNLABELLED)])
         self.t_train_emb = torch.cat([self.t_train_emb, emb[keep]])
@@ -382,7 +410,8 @@ class DistillRun:
             in_scope = self.y_valid >= 0
             return float((self.student_valid_logits().argmax(-1) == self.y_valid)[in_scope].float().mean())
 
-        options = self._options(epochs=config.epochs, desc="student", checkpoint=self.student_checkpoint)
+        options = self._options(epochs=student_epochs(config, len(self.train_texts)), desc="student",
+                                checkpoint=self.student_checkpoint)
         self.student_training = train(trained, groups, train_tokens, step_loss, valid_accuracy, options, device,
                                       self.ranks)
         epochs = self.student_training["epochs_run"]
@@ -411,12 +440,15 @@ class DistillRun:
             pytorch = IntentClassifier.from_torch(SentenceEncoder.load(staged / "encoder"), self.student.head, labels,
                                                   oos_score=config.oos_score)
             served, onnx_report = pytorch, {}
-            if config.onnx != "none":
-                formats = ["fp32", "int8"] if config.onnx == "int8" else ["fp32"]
-                onnx_report = export_checked(pytorch, staged, [e.text for e in self.eval_set], formats,
-                                             config.onnx_min_agreement)
-                if config.onnx == "int8":
-                    served = onnx_classifier(pytorch, staged / ONNX_INT8, "onnx-int8")
+            if config.onnx != "none":  # checked on validation messages: the test set only reports
+                onnx_report = export_checked(pytorch, staged, self.valid_texts, config.onnx == "int8",
+                                             ParityGate(config.onnx_min_agreement, config.onnx_max_logit_diff))
+                if onnx_report["served"] != "torch":
+                    served = onnx_classifier(pytorch, staged / SERVED_FILE[onnx_report["served"]],
+                                             onnx_report["served"])
+                if onnx_report["fallback"]:
+                    print(f"[distill] {onnx_report['fallback']}", flush=True)
+            self.onnx_report = onnx_report
             self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
 
             valid_logits = torch.from_numpy(served.logits(self.valid_texts))
@@ -442,7 +474,7 @@ class DistillRun:
             metrics["teacher"]["disk_mb"] = disk_mb(self.teacher_dir / "model.safetensors")
             metrics["student"]["disk_mb_pytorch"] = disk_mb(staged / "encoder" / "model.safetensors",
                                                             staged / "head.safetensors")
-            metrics["student"]["disk_mb"] = (disk_mb(staged / ONNX_INT8) if served.backend == "onnx-int8"
+            metrics["student"]["disk_mb"] = (disk_mb(staged / SERVED_FILE[served.backend]) if served is not pytorch
                                              else metrics["student"]["disk_mb_pytorch"])
             if onnx_report:
                 metrics["student"]["onnx"] = onnx_report
@@ -462,6 +494,8 @@ class DistillRun:
             self.stages.done("evaluate")
             metrics["stages_s"] = self.stages.times
             metrics["stages_samples_per_s"] = self.stages.samples_per_s
+            if self.stages.gpu_peak_mib:
+                metrics["stages_gpu_peak_mib"] = self.stages.gpu_peak_mib
             write_json(staged / "metrics.json", metrics)
             if self.run_log.exists():
                 shutil.copyfile(self.run_log, staged / "run_log.jsonl")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.artifact import Artifact, Registry
-from distill.config import DistillConfig
+from distill.config import NOT_TRAINING, DistillConfig
 from distill.training_set import UnlabelledRules
 
 
@@ -35,6 +35,17 @@ def run_fingerprint(config: DistillConfig, inputs: RunInputs) -> str:
         if path is not None:
             digest.update(str(path).encode() + Path(path).read_bytes())
     digest.update(str(inputs.label_column).encode())
+    return digest.hexdigest()[:20]
+
+
+def training_key(config: DistillConfig, inputs: RunInputs) -> str:
+    """A hash of what changes the trained models: the config less its export, calibration and evaluation keys,
+    and the files training reads (the test files only where they keep unlabelled messages out of training)."""
+    digest = hashlib.sha256(config.model_dump_json(exclude=set(NOT_TRAINING)).encode())
+    for path in [*inputs.train, *inputs.valid, *inputs.unlabelled, *(inputs.test if inputs.unlabelled else [])]:
+        digest.update(str(path).encode() + Path(path).read_bytes())
+    digest.update(repr((inputs.label_column, inputs.unlabelled_rules, sorted(inputs.unlabelled_student.items())))
+                  .encode())
     return digest.hexdigest()[:20]
 
 

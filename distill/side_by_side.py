@@ -3,13 +3,14 @@ retrieval and speed. Also `distill evaluate`, which scores a published artifact 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from bot.artifact import read_json, resolve
-from bot.nlu import IntentClassifier, scope_scores
+from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, scope_scores
 from distill.calibration import fit_temperature
 from distill.data import load_examples
 from distill.evaluate import (
@@ -22,6 +23,7 @@ from distill.evaluate import (
     retrieval_metrics,
     throughput,
 )
+from distill.export import Int8Settings, export_onnx, onnx_classifier, quantize_int8
 
 if TYPE_CHECKING:
     from distill.pipeline import DistillRun
@@ -30,8 +32,10 @@ if TYPE_CHECKING:
 def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: IntentClassifier, retriever,
                        threshold: float) -> dict:
     """`served` is the student as the bot runs it (int8 ONNX when exported), `pytorch` the same weights in
-    PyTorch. Latency is one message at a time on the CPU, the models taking turns every 10 messages;
-    throughput is batched."""
+    PyTorch. When the student is served in int8, the teacher is exported and quantised the same way, so
+    that speed and accuracy are reported apart for distillation (teacher int8 vs student int8, the same
+    runtime) and for the runtime (PyTorch fp32 vs int8 ONNX). Latency is one message at a time on the CPU,
+    the models taking turns every 10 messages; throughput is batches of 32."""
     from bot.retriever import TemplateRetriever
     from distill.pipeline import choose_oos_threshold
 
@@ -51,24 +55,43 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
     teacher_model = IntentClassifier.from_torch(teacher.encoder, teacher.head, labels)
 
     timed = {"teacher": teacher_model.predict_intent, "student": served.predict_intent}
-    if served is not pytorch:
-        timed["student_pytorch"] = pytorch.predict_intent
-    latency = paired_latency(timed, texts[:config.latency_messages])
-    sample = texts[:512]
-    teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
-                       "latency_ms": latency["teacher"], "throughput_msgs_s": throughput(teacher_model.logits, sample),
-                       "temperature": teacher_temperature,
-                       "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
-                                                         teacher_temperature)}
+    teacher_int8 = None
+    with tempfile.TemporaryDirectory() as folder:
+        if served.backend == "onnx-int8":  # the teacher through the student's own export path and runtime
+            settings = Int8Settings(**job.onnx_report["int8"]["settings"])
+            fp32 = export_onnx(teacher.encoder, teacher.head, Path(folder) / ONNX_FP32)
+            teacher_int8 = onnx_classifier(teacher_model, quantize_int8(fp32, Path(folder) / ONNX_INT8, settings),
+                                           "onnx-int8")
+            timed["teacher_int8"] = teacher_int8.predict_intent
+        if served is not pytorch:
+            timed["student_pytorch"] = pytorch.predict_intent
+        latency = paired_latency(timed, texts[:config.latency_messages])
+        sample = texts[:512]
+        batched = {name: throughput(model.logits, sample, batch_size=32) for name, model in (
+            ("teacher", teacher_model), ("teacher_int8", teacher_int8), ("student", served),
+            ("student_pytorch", pytorch if served is not pytorch else None)) if model is not None}
+        teacher_metrics = {**classification_metrics(gold, teacher_pred), "params": count_params(teacher.encoder),
+                           "latency_ms": latency["teacher"], "throughput_msgs_s": batched["teacher"],
+                           "temperature": teacher_temperature,
+                           "ece": expected_calibration_error(teacher_logits[in_scope], y_gold[in_scope],
+                                                             teacher_temperature)}
+        if teacher_int8 is not None:
+            int8_logits = teacher_int8.logits(texts)[in_scope.numpy()]
+            teacher_metrics["int8"] = {
+                "accuracy": classification_metrics(gold, [labels[i] for i in int8_logits.argmax(-1)])["accuracy"],
+                "latency_ms": latency["teacher_int8"], "throughput_msgs_s": batched["teacher_int8"],
+                "quantisation": settings.describe()}
     student_metrics = {**classification_metrics(gold, student_pred), "params": count_params(pytorch.model.student),
                        "backend": served.backend, "latency_ms": latency["student"],
-                       "throughput_msgs_s": throughput(served.logits, sample),
+                       "throughput_msgs_s": batched["student"],
                        "agreement": agreement(student_pred, teacher_pred),
                        "ece": expected_calibration_error(student_logits[in_scope], y_gold[in_scope],
                                                          served.temperature)}
     if "student_pytorch" in latency:
         student_metrics["latency_ms_pytorch"] = latency["student_pytorch"]
-        student_metrics["throughput_msgs_s_pytorch"] = throughput(pytorch.logits, sample)
+        student_metrics["throughput_msgs_s_pytorch"] = batched["student_pytorch"]
+        student_metrics["accuracy_pytorch"] = classification_metrics(
+            gold, [labels[i] for i in pytorch.logits(texts)[in_scope.numpy()].argmax(-1)])["accuracy"]
     if not in_scope.all():
         teacher_threshold = choose_oos_threshold(teacher_valid_logits, y_valid, teacher_temperature, config)
         for metrics, logits, temperature, cut in (
@@ -86,6 +109,9 @@ def score_side_by_side(job: DistillRun, served: IntentClassifier, pytorch: Inten
         "student": student_metrics,
         "retention": student_metrics["accuracy"] / teacher_metrics["accuracy"],
         "speedup_p50": latency["teacher"]["p50"] / latency["student"]["p50"],
+        "speedup_same_runtime": (latency["teacher_int8"]["p50"] / latency["student"]["p50"]
+                                 if "teacher_int8" in latency else None),
+        "throughput_batch": 32,
         "latency_threads": torch.get_num_threads(),
     }
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from bot.encoder import SentenceEncoder
-from distill.distributed import Ranks
+from distill.distributed import Ranks, same_on_all_ranks
 from distill.linear_probe import fit_logistic_head
 from distill.losses import SoftTargetKDLoss
 from distill.trainer import TokenizedTexts, TrainOptions, predict_logits, train
@@ -28,9 +28,12 @@ class Teacher(nn.Module):
 
 
 def fit_head(teacher: Teacher, train_emb: torch.Tensor, train_y: torch.Tensor, valid_emb: torch.Tensor,
-             valid_y: torch.Tensor, strengths: list[float]) -> dict:
-    """The CPU path: logistic regression on the frozen encoder's embeddings."""
+             valid_y: torch.Tensor, strengths: list[float], ranks: Ranks = Ranks()) -> dict:
+    """The CPU path: logistic regression on the frozen encoder's embeddings. Every rank takes rank 0's head:
+    fits in separate processes can differ, and with them the teacher's labels and which unlabelled messages
+    join the training set (the number of batches)."""
     found = fit_logistic_head(teacher.head, train_emb, train_y, valid_emb, valid_y, strengths)
+    teacher.head.load_state_dict(same_on_all_ranks(teacher.head.state_dict(), ranks, "the teacher's head"))
     return {"mode": "frozen encoder + logistic-regression head", **found}
 
 

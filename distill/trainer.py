@@ -1,7 +1,8 @@
 """The training loop shared by teacher fine-tuning and student distillation.
 
-Length-bucketed dynamic padding, AdamW with linear warmup and decay, bf16 autocast and fused AdamW on
-CUDA, no host synchronisation inside an epoch, early stopping on a validation score with the best
+Length-bucketed dynamic padding (batches sliced from token ids padded once and kept on the device), AdamW
+with linear warmup and decay, bf16 autocast (on GPUs with native bf16) and fused AdamW on CUDA, no host
+synchronisation inside an epoch, early stopping on a validation score with the best
 weights kept. Under a multi-process launcher every rank trains on its share of each batch (see
 distill/distributed.py); only rank 0 evaluates, logs and checkpoints.
 """
@@ -13,12 +14,14 @@ import json
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
@@ -31,7 +34,8 @@ class TrainOptions:
     batch_size: int
     warmup_ratio: float
     weight_decay: float
-    patience: int
+    patience: int | None
+    """Stop after this many epochs without a better validation score; None: run every epoch."""
     seed: int
     desc: str = "training"
     log_path: Path | None = None
@@ -41,14 +45,34 @@ class TrainOptions:
 
 
 def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when present. Asking for CUDA where there is none fails here: a job meant for a GPU must
+    not quietly train on the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name}, but this process sees no CUDA GPU (torch {torch.__version__}, "
+                           f"{'CUDA ' + torch.version.cuda if torch.version.cuda else 'a build without CUDA'}, "
+                           f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                           "use device=auto or cpu to run on the CPU")
+    return device
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on GPUs that compute in it natively (Ampere and later); None (fp32) elsewhere: emulated bf16 is
+    slow, and fp16 would need loss scaling."""
+    if device.type != "cuda":
+        return None
+    if torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.bfloat16
+    warnings.warn("this GPU has no native bf16: training in fp32", stacklevel=2)
+    return None
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA; a no-op elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    """Autocast to `amp_dtype(device)`; a no-op where that is None."""
+    dtype = amp_dtype(device)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def seed_everything(seed: int) -> None:
@@ -57,46 +81,51 @@ def seed_everything(seed: int) -> None:
 
 
 class TokenizedTexts:
-    """Texts tokenised once; `batch(indices)` pads only to the longest text of that batch."""
+    """Texts tokenised and padded once into one tensor (moved to the device once with `to`); `batch` slices
+    rows cut to the longest text of that batch, so no batch is built row by row or copied from the host."""
 
     def __init__(self, tokenizer, texts: list[str], max_length: int):
-        self.ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-        self.pad_id = tokenizer.pad_token_id or 0
+        ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        self.lengths = [len(row) for row in ids]
+        self.input_ids = pad_sequence([torch.tensor(row) for row in ids], batch_first=True,
+                                      padding_value=tokenizer.pad_token_id or 0)
+        self.attention_mask = pad_sequence([torch.ones(n, dtype=torch.long) for n in self.lengths], batch_first=True)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.lengths)
 
-    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        longest = max(len(self.ids[i]) for i in indices)
-        input_ids = torch.full((len(indices), longest), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(indices), longest), dtype=torch.long)
-        for row, i in enumerate(indices):
-            input_ids[row, :len(self.ids[i])] = torch.tensor(self.ids[i])
-            attention_mask[row, :len(self.ids[i])] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+    def to(self, device: torch.device) -> TokenizedTexts:
+        self.input_ids, self.attention_mask = self.input_ids.to(device), self.attention_mask.to(device)
+        return self
+
+    def batch(self, indices: list[int], rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The texts at `indices` (`rows`: the same, already a tensor on the tokens' device)."""
+        longest = max(self.lengths[i] for i in indices)
+        rows = torch.tensor(indices, device=self.input_ids.device) if rows is None else rows
+        return {"input_ids": self.input_ids[rows, :longest], "attention_mask": self.attention_mask[rows, :longest]}
 
     def bucketed_batches(self, batch_size: int, rng: random.Random) -> list[list[int]]:
         """Shuffled batches of texts of similar length (sorted within pools of 50 batches)."""
-        order = list(range(len(self.ids)))
+        order = list(range(len(self.lengths)))
         rng.shuffle(order)
         pool = batch_size * 50
         batches = []
         for start in range(0, len(order), pool):
-            chunk = sorted(order[start:start + pool], key=lambda i: len(self.ids[i]))
+            chunk = sorted(order[start:start + pool], key=self.lengths.__getitem__)
             batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
         rng.shuffle(batches)
         return batches
 
     def ordered_batches(self, batch_size: int) -> Iterator[list[int]]:
-        order = sorted(range(len(self.ids)), key=lambda i: len(self.ids[i]))
+        order = sorted(range(len(self.lengths)), key=self.lengths.__getitem__)
         for start in range(0, len(order), batch_size):
             yield order[start:start + batch_size]
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    if device.type == "cuda":
-        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-    return batch
+    """A batch built on the host, on `device` (not pinned first: pinning each small batch costs more than
+    the copy)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -124,7 +153,7 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
     state = {"epoch": 0, "best_score": float("-inf"), "best_state": None, "stale": 0, "history": [], "done": False}
     if options.checkpoint is not None and options.checkpoint.exists():
-        saved = torch.load(options.checkpoint, weights_only=False)
+        saved = torch.load(options.checkpoint, weights_only=False, map_location="cpu")  # saved on any device
         model.load_state_dict(saved.pop("model"))
         optimizer.load_state_dict(saved.pop("optimizer"))
         scheduler.load_state_dict(saved.pop("scheduler"))
@@ -133,6 +162,7 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         tqdm.write(f"{options.desc}: resuming after epoch {state['epoch']}")
     broadcast_parameters(model, ranks)
     parameters = [p for group in param_groups for p in group["params"]]
+    texts.to(device)
     step = state["epoch"] * steps_per_epoch
     for epoch in range(state["epoch"] + 1, options.epochs + 1):
         if state["done"]:
@@ -144,8 +174,8 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         for indices in tqdm(batches, desc=f"{options.desc} epoch {epoch}/{options.epochs}", unit="batch",
                             disable=not ranks.is_main):
             indices = ranks.share(indices)
-            inputs = to_device(texts.batch(indices), device)
             index = torch.tensor(indices).to(device, non_blocking=True)
+            inputs = texts.batch(indices, index)
             with autocast(device):
                 loss = step_loss(inputs, index, step / total_steps, indices)
             optimizer.zero_grad(set_to_none=True)
@@ -166,12 +196,12 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         if ranks.is_main:
             tqdm.write(f"{options.desc} epoch {epoch}: loss {loss:.4f}, valid {score:.4f}, "
                        f"{entry['samples_per_s']:.0f} samples/s")
-        if score > state["best_score"]:
+        if score >= state["best_score"]:  # a tie goes to the later epoch: trained longer, at a lower learning rate
             state["best_score"], state["stale"] = score, 0
             state["best_state"] = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             state["stale"] += 1
-            state["done"] = state["stale"] >= options.patience
+            state["done"] = options.patience is not None and state["stale"] >= options.patience
         state["epoch"] = epoch
         if options.checkpoint is not None and ranks.is_main:
             _save_checkpoint(options.checkpoint, {**state, "model": model.state_dict(),
@@ -195,10 +225,12 @@ def predict_logits(forward: Callable[[dict[str, torch.Tensor]], torch.Tensor], t
                    device: torch.device, batch_size: int = 128) -> torch.Tensor:
     """`forward(inputs) -> logits` over all texts, in their original order, on the CPU."""
     out = None
+    texts.to(device)
     for indices in texts.ordered_batches(batch_size):
+        rows = torch.tensor(indices).to(device, non_blocking=True)
         with autocast(device):
-            logits = forward(to_device(texts.batch(indices), device)).float()
+            logits = forward(texts.batch(indices, rows)).float()
         if out is None:
             out = torch.empty(len(texts), logits.shape[-1], device=device)
-        out[torch.tensor(indices, device=device)] = logits
+        out[rows] = logits
     return out.cpu()

@@ -74,6 +74,7 @@ def test_the_multi_gpu_job_runs_accelerate_with_one_process_per_requested_gpu():
     assert command[:4] == ["accelerate", "launch", "--config_file", "/app/deploy/accelerate/multi-gpu.yaml"]
     processes = int(command[command.index("--num_processes") + 1])
     assert processes == container["resources"]["limits"]["nvidia.com/gpu"] > 1
+    assert command[command.index("--device") + 1] == "cuda"  # a pod without a GPU fails instead of using CPUs
     config = load_config_from_file(str(ROOT / "deploy" / "accelerate" / "multi-gpu.yaml"))
     assert config.distributed_type == "MULTI_GPU" and config.mixed_precision == "no"  # the trainer autocasts
 

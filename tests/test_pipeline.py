@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from bot.artifact import Registry
+from bot.nlu import IntentClassifier
 from bot.served_model import ServedModel
 from distill.config import load_config
 from distill.pipeline import run
-from distill.run_inputs import RunInputs
+from distill.run_inputs import RunInputs, run_fingerprint, training_key
 from tests.conftest import DATA, ROOT, tiny_overrides
 
 METRIC_KEYS = ["accuracy", "macro_f1", "params", "latency_ms", "per_intent", "ece", "throughput_msgs_s", "disk_mb",
@@ -175,6 +176,50 @@ def test_resume_carries_on_after_a_killed_run(tmp_path, small_data, tiny_teacher
     assert not list(registry.glob(".runs/*/student.ckpt"))  # checkpoints go once published
 
 
+def test_a_run_whose_int8_model_misses_a_strict_gate_publishes_fp32_onnx_and_says_why(
+        tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
+    train, test = small_data
+    strict = ["onnx=int8", "onnx_max_logit_diff=1e-4"]
+    sets = [arg for item in tiny_overrides(tiny_teacher_dir, tiny_student_dir) + strict for arg in ("--set", item)]
+    done = _cli("run", "--train", str(train), "--test", str(test), "--registry", str(tmp_path / "reg"),
+                "--cache-dir", str(tmp_path / "cache"), *sets)
+    assert done.returncode == 0, done.stderr
+    why = (r"int8 logits differ from PyTorch's by up to 0\.\d+ > 0\.0001 \(best of 3 quantisation settings\); "
+           r"serving the fp32 ONNX model")
+    assert re.search(why, done.stdout) and re.search("served as onnx: " + why, done.stdout)
+    artifact = Registry(tmp_path / "reg").current()
+    assert (artifact.path / "model.onnx").exists() and not (artifact.path / "model.int8.onnx").exists()
+    student = artifact.metrics()["student"]
+    assert student["backend"] == "onnx" and re.fullmatch(why, student["onnx"]["fallback"])
+    assert re.search(f"Served as onnx: {why}", (artifact.path / "MODEL_CARD.md").read_text())
+    assert IntentClassifier.from_artifact(artifact).backend == "onnx"  # what the bot serves
+
+
+def test_a_run_killed_after_training_resumes_with_other_export_settings_without_training_again(
+        tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
+    """The run folder is keyed by what changes training: `--resume --set onnx=...` finds the trained student."""
+    train, test = small_data
+    registry = tmp_path / "reg"
+    command = [sys.executable, "-m", "distill", "run", "--train", str(train), "--test", str(test),
+               "--registry", str(registry), "--cache-dir", str(tmp_path / "cache"),
+               *[arg for item in tiny_overrides(tiny_teacher_dir, tiny_student_dir) for arg in ("--set", item)]]
+    killed = subprocess.Popen([*command, "--set", "onnx=int8"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    for line in killed.stdout:  # exporting, calibrating and evaluating follow: seconds on the tiny models
+        if line.startswith("[distill] distil student"):
+            killed.send_signal(signal.SIGKILL)
+            break
+    assert killed.wait(timeout=30) == -signal.SIGKILL, "the run ended before it could be killed"
+    trained = (next(registry.glob(".runs/*/run_log.jsonl"))).read_text()
+    assert trained and not Registry(registry).versions()
+    resumed = subprocess.run([*command, "--set", "onnx=none", "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "student: resuming after epoch 2" in resumed.stdout + resumed.stderr
+    artifact = Registry(registry).current()
+    assert (artifact.path / "run_log.jsonl").read_text() == trained  # not one more epoch
+    assert artifact.metrics()["student"]["backend"] == "torch" and not list(artifact.path.glob("*.onnx"))
+
+
 def test_unlabelled_messages_are_labelled_by_the_teacher_and_filtered_by_its_confidence(
         tmp_path, small_data, tiny_teacher_dir, tiny_student_dir):
     train, test = small_data
@@ -229,3 +274,16 @@ def test_mutual_distillation_trains_the_teacher_too(tmp_path, small_data, tiny_t
     assert teacher_alone["ece"] != teacher_mutual["ece"]  # the teacher's logits moved
     losses = [epoch["loss"] for epoch in mutual.metrics["student"]["training"]["history"]]
     assert losses[-1] < losses[0]
+
+
+def test_the_resume_key_ignores_export_calibration_and_evaluation_settings_only(small_data):
+    train, test = small_data
+    inputs, base = RunInputs([train], test=[test]), load_config(None)
+    key = training_key(base, inputs)
+    for after_training in ("onnx=fp32", "onnx_min_agreement=0.9", "latency_messages=50", "oos_quantile=0.1",
+                           "clarify_margin=0.2", "device=cpu"):
+        assert training_key(load_config(None, [after_training]), inputs) == key, after_training
+        assert run_fingerprint(load_config(None, [after_training]), inputs) != run_fingerprint(base, inputs)
+    for training in ("epochs=3", "student_layers=2", "lr=0.001", "temperature=4"):
+        assert training_key(load_config(None, [training]), inputs) != key, training
+    assert training_key(base, RunInputs([test], test=[test])) != key

@@ -75,62 +75,84 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def _ms(latency: dict) -> str:
+    return f"{latency['p50']:.1f} / {latency['p99']:.1f} ms"
+
+
 def table(metrics: dict) -> str:
+    """Four models side by side: the teacher and the student, each in PyTorch fp32 and as int8 ONNX (one
+    process, one thread count, the models timed in turns), so distillation and quantisation read apart."""
     t, s = metrics["teacher"], metrics["student"]
+    t8, pytorch_student = t.get("int8", {}), "latency_ms_pytorch" in s
+    columns = ["teacher PyTorch", "teacher int8", "student PyTorch", f"student {s['backend']} (served)"]
+
+    def row(name, teacher, teacher_int8, student_pytorch, student):
+        return (name, teacher, teacher_int8 if t8 else "", student_pytorch if pytorch_student else "", student)
+
     rows = [
-        ("model", t["model"], f"{s['model']} layers {s['layers_kept']}"),
-        ("accuracy", _pct(t["accuracy"]), _pct(s["accuracy"])),
-        ("macro-F1", _pct(t["macro_f1"]), _pct(s["macro_f1"])),
-        ("ECE (after temperature scaling)", f"{t['ece']:.4f}", f"{s['ece']:.4f}"),
-        ("parameters", f"{t['params'] / 1e6:.1f}M", f"{s['params'] / 1e6:.1f}M"),
-        ("weights on disk", f"{t['disk_mb']:.0f} MB", f"{s['disk_mb']:.0f} MB"),
-        ("latency p50 (1 msg, CPU)", f"{t['latency_ms']['p50']:.1f} ms", f"{s['latency_ms']['p50']:.1f} ms"),
-        ("latency p99 (1 msg, CPU)", f"{t['latency_ms']['p99']:.1f} ms", f"{s['latency_ms']['p99']:.1f} ms"),
-        ("throughput (batched, CPU)", f"{t['throughput_msgs_s']:.0f} msg/s", f"{s['throughput_msgs_s']:.0f} msg/s"),
-        ("agreement with teacher", "", _pct(s["agreement"])),
-        ("served as", "PyTorch", s.get("backend", "torch")),
+        row("model", t["model"], "same, int8 ONNX", f"layers {s['layers_kept']}", "same, exported"),
+        row("accuracy", _pct(t["accuracy"]), t8 and _pct(t8["accuracy"]),
+            pytorch_student and _pct(s["accuracy_pytorch"]), _pct(s["accuracy"])),
+        row("macro-F1", _pct(t["macro_f1"]), "", "", _pct(s["macro_f1"])),
+        row("ECE (after temperature scaling)", f"{t['ece']:.4f}", "", "", f"{s['ece']:.4f}"),
+        row("parameters", f"{t['params'] / 1e6:.1f}M", "", "", f"{s['params'] / 1e6:.1f}M"),
+        row("weights on disk", f"{t['disk_mb']:.0f} MB", "", pytorch_student and f"{s['disk_mb_pytorch']:.0f} MB",
+            f"{s['disk_mb']:.0f} MB"),
+        row("latency p50 / p99 (1 msg)", _ms(t["latency_ms"]), t8 and _ms(t8["latency_ms"]),
+            pytorch_student and _ms(s["latency_ms_pytorch"]), _ms(s["latency_ms"])),
+        row(f"throughput (batches of {metrics.get('throughput_batch', 32)})", f"{t['throughput_msgs_s']:.0f} msg/s",
+            t8 and f"{t8['throughput_msgs_s']:.0f} msg/s",
+            pytorch_student and f"{s['throughput_msgs_s_pytorch']:.0f} msg/s", f"{s['throughput_msgs_s']:.0f} msg/s"),
+        row("agreement with teacher", "", "", "", _pct(s["agreement"])),
     ]
-    if "latency_ms_pytorch" in s:
-        rows += [
-            ("PyTorch student latency p50 / p99", "",
-             f"{s['latency_ms_pytorch']['p50']:.1f} / {s['latency_ms_pytorch']['p99']:.1f} ms"),
-            ("PyTorch student on disk", "", f"{s['disk_mb_pytorch']:.0f} MB"),
-            ("int8 ONNX agreement with PyTorch", "", _pct(s["onnx"]["int8"]["agreement"])),
-        ]
     if "oos" in s:
         rows += [
-            ("out-of-scope threshold", f"{t['oos']['threshold']:.3f}", f"{s['oos']['threshold']:.3f}"),
-            ("in-scope accuracy at threshold", _pct(t["oos"]["in_scope_accuracy"]),
-             _pct(s["oos"]["in_scope_accuracy"])),
-            ("out-of-scope recall", _pct(t["oos"]["recall"]), _pct(s["oos"]["recall"])),
-            ("out-of-scope AUROC", f"{t['oos']['auroc']:.4f}", f"{s['oos']['auroc']:.4f}"),
+            row("out-of-scope threshold", f"{t['oos']['threshold']:.3f}", "", "", f"{s['oos']['threshold']:.3f}"),
+            row("in-scope accuracy at threshold", _pct(t["oos"]["in_scope_accuracy"]), "", "",
+                _pct(s["oos"]["in_scope_accuracy"])),
+            row("out-of-scope recall", _pct(t["oos"]["recall"]), "", "", _pct(s["oos"]["recall"])),
+            row("out-of-scope AUROC", f"{t['oos']['auroc']:.4f}", "", "", f"{s['oos']['auroc']:.4f}"),
         ]
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{'':{width}}  {'teacher':>28}  {'student':>36}"]
-    lines += [f"{name:{width}}  {a:>28}  {b:>36}" for name, a, b in rows]
-    smaller = t["disk_mb"] / s["disk_mb"]
-    lines.append(f"retention {_pct(metrics['retention'])}   speedup p50 {metrics['speedup_p50']:.2f}x   "
-                 f"{smaller:.1f}x smaller on disk   device {metrics['device']}")
+    widths = [max(len(str(r[i])) for r in rows + [("",) + tuple(columns)]) for i in range(5)]
+    lines = ["  ".join([f"{r[0]:{widths[0]}}", *(f"{str(c):>{w}}" for c, w in zip(r[1:], widths[1:]))])
+             for r in [("", *columns), *rows]]
+    same = metrics.get("speedup_same_runtime")
+    lines.append("speed-up p50, same runtime (teacher int8 / student int8): "
+                 + (f"{same:.2f}x" if same else "not measured (student not served in int8)")
+                 + f"   against the teacher in PyTorch fp32: {metrics['speedup_p50']:.2f}x")
+    if t8:
+        lines.append(f"throughput ratio, same runtime: {s['throughput_msgs_s'] / t8['throughput_msgs_s']:.2f}x   "
+                     f"against PyTorch fp32: {s['throughput_msgs_s'] / t['throughput_msgs_s']:.2f}x")
+    lines.append(f"retention {_pct(metrics['retention'])}   {t['disk_mb'] / s['disk_mb']:.1f}x smaller on disk   "
+                 f"{metrics['latency_threads']} threads   device {metrics['device']}")
+    lines.append(f"tuned on: {metrics['tuned_on']}")
+    lines.append(f"reported on: {metrics['reported_on']}")
     lines.append(f"stages (s) {metrics['stages_s']}")
     lines.append(f"stages (samples/s) {metrics.get('stages_samples_per_s', {})}")
     return "\n".join(lines)
 
 
-def benchmark(name: str, inputs: RunInputs, description: str) -> None:
+def benchmark(name: str, inputs: RunInputs, description: str, tuned_on: str, reported_on: str) -> None:
+    """Run the product's pipeline with the product's defaults (configs/distill.yaml, no override unless given),
+    print the table and write the result file with its provenance."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, help="write the metrics JSON here")
+    parser.add_argument("--out", type=Path, help=f"write the results JSON here (default: "
+                                                 f"tests/bench/results/{name}-<date>.json)")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "distill.yaml",
-                        help="distillation config (default: configs/distill.yaml)")
+                        help="distillation config (default: configs/distill.yaml, what `distill run` uses)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        help="override a config key, e.g. --set epochs=3 (repeatable)")
+                        help="override a config key, e.g. --set epochs=3 (repeatable; the result is then not the "
+                             "product's default)")
     parser.add_argument("--registry", type=Path, help="publish here (default: a temporary folder)")
     args = parser.parse_args()
     config = load_config(args.config, args.overrides)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = run(config, inputs, args.registry or Path(tmp), force=True)
-    metrics = {**result.metrics, "benchmark": name, "wall_s": round(time.perf_counter() - start, 1)}
+    metrics = {**provenance(name), **result.metrics, "overrides": args.overrides, "tuned_on": tuned_on,
+               "reported_on": reported_on, "wall_s": round(time.perf_counter() - start, 1)}
     print(table(metrics))
-    if args.out:
-        args.out.write_text(json.dumps(metrics, indent=2) + "\n")
-        print(f"metrics written to {args.out}")
+    out = args.out or ROOT / "tests" / "bench" / "results" / f"{name}-{date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"results written to {out}")

@@ -54,8 +54,9 @@ def parse_args() -> argparse.Namespace:
                         help="server processes (`bot serve --workers`, default: 1); more than one needs --redis")
     parser.add_argument("--redis", help="Redis URL for the started server's events and rate limits (needed with "
                                         "--workers > 1), e.g. redis://127.0.0.1:6379/0")
-    parser.add_argument("--json", type=Path, default=ROOT / "tests" / "bench" / "results" / "load.json",
-                        help="write the results here (default: tests/bench/results/load.json)")
+    parser.add_argument("--json", type=Path,
+                        default=ROOT / "tests" / "bench" / "results" / f"load-{dt.date.today().isoformat()}.json",
+                        help="write the results here (default: tests/bench/results/load-<date>.json)")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1],
                         help="API replicas (separate `bot serve` processes on one store), one setup per number, "
                              "run one after the other (default: 1); more than one needs --proxy and --redis")
@@ -295,7 +296,9 @@ def main() -> int:
                                "workers_per_replica": args.workers, "health": health, "levels": levels})
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     health = setups[0]["health"]
-    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "commit": commit,
+              "command": " ".join([os.path.relpath(sys.executable, ROOT), *sys.argv]),
               "server": {"model_version": health.get("model_version"), "backend": health.get("backend"),
                          "store": "given by --url" if args.url else (args.db or "sqlite (temporary)").split("@")[-1],
                          "redis": bool(args.redis)},
