@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     registry: Path = Field(Path("var/registry"), description="Model registry folder (or one artifact) to serve.")
     backend: Literal["auto", "torch", "onnx-int8", "onnx"] = Field(
         "auto", description="How the student runs: 'auto' uses the artifact's int8 ONNX model when it has one, "
-                            "else PyTorch.")
+                            "else its fp32 ONNX model, else PyTorch.")
     db_url: str = Field("sqlite:///var/bot.db", description="SQLAlchemy URL of the conversation store.")
     redis_url: str | None = Field(
         None, validation_alias=AliasChoices("DISTILBOT_REDIS_URL", "REDIS_URL"),

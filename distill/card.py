@@ -47,7 +47,7 @@ def write_model_card(path: Path, metrics: dict, labels: list[str]) -> None:
         rows += [("CPU latency p50, one message, PyTorch student", "",
                   f"{student['latency_ms_pytorch']['p50']:.1f} ms"),
                  ("weights on disk, PyTorch student", "", f"{student['disk_mb_pytorch']:.0f} MB")]
-    if "int8" in teacher:
+    if "accuracy" in teacher.get("int8", {}):
         rows[3:3] = [("accuracy, both int8 ONNX", _pct(teacher["int8"]["accuracy"]), _pct(student["accuracy"])),
                      ("CPU latency p50, one message, both int8 ONNX", f"{teacher['int8']['latency_ms']['p50']:.1f} ms",
                       f"{student['latency_ms']['p50']:.1f} ms"),

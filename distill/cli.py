@@ -44,7 +44,8 @@ def run(
     train: Annotated[list[Path], typer.Option(help="Labelled training data (.jsonl, .csv or Rasa .yml); "
                                                    "give it more than once to combine files.")],
     registry: Annotated[Path, typer.Option(help="Model registry folder to publish the new version into.")],
-    valid: Annotated[list[Path] | None, typer.Option(help="Validation data for early stopping, calibration and the "
+    valid: Annotated[list[Path] | None, typer.Option(help="Validation data for choosing the best epoch, "
+                                                          "calibration, the ONNX parity check and the "
                                                           "out-of-scope threshold (repeatable); default: a "
                                                           "stratified slice of --train.")] = None,
     test: Annotated[list[Path] | None, typer.Option(help="Held-out test data for the metrics (repeatable; "

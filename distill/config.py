@@ -15,7 +15,7 @@ class DistillConfig(BaseModel):
     teacher: str = Field("all-mpnet-base-v2", description="Pinned name, local sentence-transformers dir, or hub id.")
     student: str = Field("all-MiniLM-L6-v2", description="Model the student starts from (same forms).")
     student_layers: int | list[int] | None = Field(
-        None, description="Keep this many transformer layers (spread evenly), or exactly these layer indices.")
+        3, description="Keep this many transformer layers (spread evenly), or exactly these layer indices.")
     max_length: int = Field(64, gt=0, description="Tokens per message; longer ones are cut.")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
     seed: int = 13
@@ -112,11 +112,11 @@ class DistillConfig(BaseModel):
 
 
 NOT_TRAINING = frozenset({
-    "device", "onnx", "onnx_min_agreement", "onnx_max_logit_diff", "latency_messages", "oos_threshold", "oos_score",
+    "onnx", "onnx_min_agreement", "onnx_max_logit_diff", "latency_messages", "oos_threshold", "oos_score",
     "oos_quantile", "oos_max_accuracy_drop", "clarify_margin", "intent_min_precision", "intent_min_support",
     "intent_threshold_max", "intent_thresholds"})
-"""Keys read only after training (export, calibration, evaluation) or that do not change what is learned (the
-device): a resumed run may change them and keeps its checkpoints."""
+"""Keys read only after training (export, calibration, evaluation): a resumed run may change them and keeps its
+checkpoints. (`device` is not one: on a GPU the teacher is fine-tuned and training runs in bf16.)"""
 
 
 def load_config(path: Path | None, overrides: list[str] = ()) -> DistillConfig:

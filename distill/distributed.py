@@ -79,17 +79,21 @@ def broadcast_parameters(model: nn.Module, ranks: Ranks) -> None:
 
 
 def average_gradients(parameters: list[nn.Parameter], ranks: Ranks) -> None:
-    """All-reduce the gradients as one flat buffer (one collective per step, asynchronous to the host
-    on GPUs), then divide by the number of ranks. Every parameter takes part, zeros where this rank's share
-    left its gradient None: the buffers line up on all ranks and every rank steps the same parameters."""
+    """All-reduce the gradients as one flat buffer (one collective per step), then divide by the number of
+    ranks. Every parameter takes part, zeros where this rank's share left its gradient None, so the buffers
+    line up on all ranks; a flag per parameter rides along, and one no rank used keeps a None gradient (as in
+    one process: AdamW skips it rather than decaying it). Reading the flags is the step's one host sync."""
     if not ranks.distributed:
         return
-    flat = torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1) for p in parameters])
+    device = parameters[0].device
+    used = torch.tensor([p.grad is not None for p in parameters], dtype=parameters[0].dtype, device=device)
+    flat = torch.cat([*((torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1) for p in parameters), used])
     dist.all_reduce(flat)
-    flat /= ranks.world
+    used_anywhere = (flat[-len(parameters):] > 0).tolist()
+    flat = flat[:-len(parameters)] / ranks.world
     offset = 0
-    for p in parameters:
-        p.grad = flat[offset:offset + p.numel()].view_as(p)
+    for p, anywhere in zip(parameters, used_anywhere):
+        p.grad = flat[offset:offset + p.numel()].view_as(p) if anywhere else None
         offset += p.numel()
 
 

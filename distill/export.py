@@ -122,7 +122,9 @@ def _shortfall(name: str, result: dict, gate: ParityGate) -> str | None:
     reasons = []
     if result["agreement"] < gate.min_agreement:
         got, bound = percent_pair(result["agreement"], gate.min_agreement)
-        reasons.append(f"{name} agreement {got} < {bound} on {result['messages']} validation messages")
+        differ = round((1 - result["agreement"]) * result["messages"])
+        reasons.append(f"{name} agreement {got} < {bound} on {result['messages']} validation messages "
+                       f"({differ} differ)")
     if gate.max_logit_diff is not None and result["max_abs_logit_diff"] > gate.max_logit_diff:
         reasons.append(f"{name} logits differ from PyTorch's by up to {result['max_abs_logit_diff']:.3g} > "
                        f"{gate.max_logit_diff:.3g}")

@@ -164,8 +164,10 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         try:
             return job.publish(final=publish)
         except Exception:
-            print(f"[distill] the trained student is kept in {job.run_dir}: `distill run --resume` with the same "
-                  "data publishes it without training again (export and evaluation settings may change)", flush=True)
+            if publish:  # (a redistillation never resumes: its caller reports the failure)
+                print(f"[distill] the trained student is kept in {job.run_dir}: `distill run --resume` with the "
+                      "same data publishes it without training again (export and evaluation settings may change)",
+                      flush=True)
             raise
     finally:
         job.close()

@@ -243,6 +243,11 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
     result = run(config, inputs, registry.root, options.cache_dir, force=True, publish=False)
     candidate = Artifact(result.artifact)
     try:
+        export = result.metrics["student"].get("onnx") or {}
+        if export.get("served") == "torch":  # the serving image runs ONNX only: this one could not be served
+            registry.discard(candidate.path)
+            report["gate"] = [{"name": "onnx_export", "passed": False, "sentence": export["fallback"]}]
+            return _finish(options, registry, report, REJECTED, "the ONNX export failed its agreement check")
         baseline = current if state.baseline == current.version else Artifact(registry.root / state.baseline)
         checks = judge(_evidence(current, candidate, baseline, golden, training), options.gate)
         report.update(gate=[c.to_dict() for c in checks], gate_settings=asdict(options.gate),

@@ -2,7 +2,7 @@
 
 Length-bucketed dynamic padding (batches sliced from token ids padded once and kept on the device), AdamW
 with linear warmup and decay, bf16 autocast (on GPUs with native bf16) and fused AdamW on CUDA, no host
-synchronisation inside an epoch, early stopping on a validation score with the best
+synchronisation inside an epoch, optional early stopping on a validation score with the best
 weights kept. Under a multi-process launcher every rank trains on its share of each batch (see
 distill/distributed.py); only rank 0 evaluates, logs and checkpoints.
 """
@@ -51,7 +51,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name}, but this process sees no CUDA GPU (torch {torch.__version__}, "
+        raise ValueError(f"device={name}, but this process sees no CUDA GPU (torch {torch.__version__}, "
                            f"{'CUDA ' + torch.version.cuda if torch.version.cuda else 'a build without CUDA'}, "
                            f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
                            "use device=auto or cpu to run on the CPU")

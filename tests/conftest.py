@@ -98,8 +98,8 @@ def small_data(tmp_path_factory):
 
 def tiny_overrides(teacher_dir, student_dir) -> list[str]:
     """Config for a run of seconds on the tiny models (the int8 parity check needs a trained model)."""
-    return [f"teacher={teacher_dir}", f"student={student_dir}", "epochs=2", "latency_messages=10",
-            "teacher_head_c=[1.0]", "onnx=fp32"]
+    return [f"teacher={teacher_dir}", f"student={student_dir}", "student_layers=null", "epochs=2",
+            "latency_messages=10", "teacher_head_c=[1.0]", "onnx=fp32"]
 
 
 PG_ADMIN_URL = os.environ.get("DISTILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -53,7 +53,8 @@ def _two_ranks(scenario: str, folder, timeout_s: str = "20") -> tuple[subprocess
 def test_gradients_average_when_a_rank_has_none_for_a_parameter(tmp_path):
     done, results = _two_ranks("gradients", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert results == [{"a": [2.0] * 3, "b": [1.0] * 2}] * 2  # b: rank 0's 2 and rank 1's none (0), averaged
+    # b: rank 0's 2 and rank 1's none (0), averaged; c, which no rank used, is left for AdamW to skip
+    assert results == [{"a": [2.0] * 3, "b": [1.0] * 2, "c": None}] * 2
 
 
 def test_every_rank_takes_rank_0s_frozen_teacher_head(tmp_path):

@@ -78,8 +78,8 @@ def test_an_int8_model_under_the_gate_is_quantised_more_finely_then_replaced_by_
     report = export_checked(student, tmp_path, TEXTS, int8=True, gate=ParityGate(0.995))
     assert report["served"] == "onnx" and [a["describe"] for a in report["int8_attempts"]] == [
         s.describe() for s in INT8_LADDER]
-    assert re.fullmatch(r"int8 agreement \d+\.\d+% < 99\.50% on 10 validation messages \(best of 3 quantisation "
-                        r"settings\); serving the fp32 ONNX model", report["fallback"])
+    assert re.fullmatch(r"int8 agreement \d+\.\d+% < 99\.50% on 10 validation messages \(\d+ differ\) \(best of 3 "
+                        r"quantisation settings\); serving the fp32 ONNX model", report["fallback"])
     assert (tmp_path / ONNX_FP32).exists() and not (tmp_path / ONNX_INT8).exists()
     assert report["fp32"]["agreement"] >= 0.995
 
@@ -131,3 +131,13 @@ def test_serving_tokenizes_exactly_as_transformers_does(demo_registry):
     assert ours["input_ids"].shape[1] == max_length  # the long text was cut
     assert np.array_equal(ours["input_ids"], theirs["input_ids"])
     assert np.array_equal(ours["attention_mask"], theirs["attention_mask"])
+
+
+def test_an_fp32_export_under_the_gate_leaves_pytorch_serving_and_no_onnx_file(tiny_student_dir, tmp_path):
+    """A gate no export can meet (logits equal to PyTorch's to 1e-12): PyTorch serves, and the report says why."""
+    student = _student(tiny_student_dir)
+    report = export_checked(student, tmp_path, TEXTS, int8=True, gate=ParityGate(0.0, max_logit_diff=1e-12))
+    assert report["served"] == "torch" and "int8_attempts" not in report
+    assert re.fullmatch(r"fp32 ONNX logits differ from PyTorch's by up to \S+ > 1e-12; serving the PyTorch student",
+                        report["fallback"])
+    assert not list(tmp_path.glob("*.onnx"))

@@ -81,7 +81,7 @@ def test_the_serving_image_runs_as_a_user_with_a_healthcheck_and_serves_by_defau
     assert rest["USER"] == "10001" and "--uid 10001" in rest["useradd"]
     assert "/health" in rest["HEALTHCHECK"] and rest["WORKDIR"] == "/app"
     assert rest["CMD"] == '["python", "-m", "bot", "serve"]'
-    assert env["DISTILBOT_BACKEND"] == "onnx-int8"  # the int8 student; an artifact without it is refused
+    assert env["DISTILBOT_BACKEND"] == "auto"  # int8 ONNX, else fp32 ONNX; an artifact with neither is refused
 
 
 def test_the_serving_image_has_no_training_dependencies(serve_image):

@@ -63,7 +63,7 @@ def test_asking_for_cuda_without_a_gpu_fails_loudly(monkeypatch, small_data, tmp
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(RuntimeError, match="device=cuda, but this process sees no CUDA GPU"):
+    with pytest.raises(ValueError, match="device=cuda, but this process sees no CUDA GPU"):
         resolve_device("cuda")
     done = CliRunner().invoke(app, ["run", "--train", str(small_data[0]), "--registry", str(tmp_path), "--device",
                                     "cuda"])

@@ -19,13 +19,13 @@ from distill.run_inputs import RunInputs, training_key
 
 
 def gradients(ranks: Ranks, folder: Path) -> dict:
-    """Rank 1's share of the batch left `b` without a gradient."""
-    a, b = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2))
+    """Rank 1's share of the batch left `b` without a gradient; no rank's share used `c`."""
+    a, b, c = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(4))
     a.grad = torch.full((3,), 1.0 + 2 * ranks.rank)
     if ranks.is_main:
         b.grad = torch.full((2,), 2.0)
-    average_gradients([a, b], ranks)
-    return {"a": a.grad.tolist(), "b": b.grad.tolist()}
+    average_gradients([a, b, c], ranks)
+    return {"a": a.grad.tolist(), "b": b.grad.tolist(), "c": c.grad}
 
 
 def teacher_head(ranks: Ranks, folder: Path) -> dict:

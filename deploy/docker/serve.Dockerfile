@@ -18,7 +18,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin distilbot
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 \
-    DISTILBOT_REGISTRY=/registry DISTILBOT_BACKEND=onnx-int8 DISTILBOT_HOST=0.0.0.0 DISTILBOT_PORT=8000
+    DISTILBOT_REGISTRY=/registry DISTILBOT_BACKEND=auto DISTILBOT_HOST=0.0.0.0 DISTILBOT_PORT=8000
 WORKDIR /app
 USER 10001
 EXPOSE 8000

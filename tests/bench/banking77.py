@@ -1,6 +1,6 @@
 """BANKING77 benchmark: the whole pipeline (teacher → distilled student) on ../shared/datasets/banking77 with the
-product's defaults: early stopping, calibration and the int8 parity check on a stratified tenth of train (the
-pipeline's own validation split), the figures on test.csv, which tuned nothing.
+product's defaults: the choice of the best epoch, calibration and the int8 parity check on a stratified tenth of
+train (the pipeline's own validation split), the figures on test.csv, which tuned nothing.
 
     .venv/bin/python tests/bench/banking77.py [--out FILE] [--set key=value ...]
 """

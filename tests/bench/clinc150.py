@@ -1,7 +1,7 @@
 """CLINC150 benchmark with out-of-scope detection: train on train + oos_train. The test split is not shipped in
 ../shared/datasets/clinc150, so val + oos_val are cut in two stratified halves (seed 0, every intent and the
-out-of-scope messages halved): early stopping, temperature, the out-of-scope threshold and the int8 parity check
-are tuned on the first half, and every figure is reported on the second, which tuned nothing.
+out-of-scope messages halved): the choice of the best epoch, temperature, the out-of-scope threshold and the
+int8 parity check are tuned on the first half, and every figure is reported on the second, which tuned nothing.
 
     .venv/bin/python tests/bench/clinc150.py [--out FILE] [--set key=value ...]
 """

@@ -45,9 +45,10 @@ def split(examples: list, fraction: float, seed: int = 0) -> tuple[list, list]:
 
 def provenance(name: str) -> dict:
     """What a committed result file says about how it was made: command, commit, machine, date."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
     return {"benchmark": name, "command": shlex.join([os.path.relpath(sys.executable, ROOT), *sys.argv]),
-            "commit": commit, "date": date.today().isoformat(),
+            "commit": git("rev-parse", "HEAD"), "uncommitted_changes": git("status", "--porcelain").splitlines(),
+            "date": date.today().isoformat(),
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                         "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}}
@@ -83,7 +84,8 @@ def table(metrics: dict) -> str:
     """Four models side by side: the teacher and the student, each in PyTorch fp32 and as int8 ONNX (one
     process, one thread count, the models timed in turns), so distillation and quantisation read apart."""
     t, s = metrics["teacher"], metrics["student"]
-    t8, pytorch_student = t.get("int8", {}), "latency_ms_pytorch" in s
+    t8 = t["int8"] if "accuracy" in t.get("int8", {}) else {}
+    pytorch_student = "latency_ms_pytorch" in s
     columns = ["teacher PyTorch", "teacher int8", "student PyTorch", f"student {s['backend']} (served)"]
 
     def row(name, teacher, teacher_int8, student_pytorch, student):
@@ -152,7 +154,8 @@ def benchmark(name: str, inputs: RunInputs, description: str, tuned_on: str, rep
     metrics = {**provenance(name), **result.metrics, "overrides": args.overrides, "tuned_on": tuned_on,
                "reported_on": reported_on, "wall_s": round(time.perf_counter() - start, 1)}
     print(table(metrics))
-    out = args.out or ROOT / "tests" / "bench" / "results" / f"{name}-{date.today().isoformat()}.json"
+    suffix = "-with-overrides" if args.overrides else ""  # never in place of the defaults' result
+    out = args.out or ROOT / "tests" / "bench" / "results" / f"{name}-{date.today().isoformat()}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"results written to {out}")

@@ -1,6 +1,6 @@
 """The demo bot's benchmark: `make demo`'s own run (data/train.jsonl, data/templates.yml, the product's defaults)
-scored on data/test.jsonl. Early stopping, calibration and the int8 parity check use the pipeline's validation
-split (a stratified tenth of train.jsonl); test.jsonl tuned nothing.
+scored on data/test.jsonl. The choice of the best epoch, calibration and the int8 parity check use the
+pipeline's validation split (a stratified tenth of train.jsonl); test.jsonl tuned nothing.
 
     .venv/bin/python tests/bench/demo.py [--out FILE] [--set key=value ...]
 """

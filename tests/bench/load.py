@@ -296,8 +296,9 @@ def main() -> int:
                                "workers_per_replica": args.workers, "health": health, "levels": levels})
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     health = setups[0]["health"]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "commit": commit,
+    git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    result = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "commit": git("rev-parse", "HEAD"),
+              "uncommitted_changes": git("status", "--porcelain").splitlines(),
               "command": " ".join([os.path.relpath(sys.executable, ROOT), *sys.argv]),
               "server": {"model_version": health.get("model_version"), "backend": health.get("backend"),
                          "store": "given by --url" if args.url else (args.db or "sqlite (temporary)").split("@")[-1],
