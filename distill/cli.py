@@ -34,7 +34,7 @@ def _gpu_if_asked(device: str | None) -> str | None:
 
         try:
             resolve_device(device)
-        except RuntimeError as exc:
+        except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
     return device
 

@@ -15,7 +15,7 @@ from tests.conftest import AGENT_PASSWORD as PASSWORD
 from tests.servers import served
 
 AMBIGUOUS = "return it or get a refund?"  # return item vs refund status, nearly even
-CLARIFY_MARGIN = "0.3"  # the operator's setting (the artifact's is 0.1): ambiguity is clear-cut at this margin
+CLARIFY_MARGIN = "0.5"  # the operator's setting (the artifact's is 0.1): clarify when the runner-up has a quarter
 GIBBERISH = "blorp zxq fnord wibble"
 
 

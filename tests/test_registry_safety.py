@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from bot.artifact import Registry, RegistryBusy, write_json
 from distill.config import load_config
-from distill.run_inputs import RunInputs, run_fingerprint
+from distill.run_inputs import RunInputs, training_key
 from tests.conftest import DATA, ROOT, tiny_overrides
 from tests.servers import served, server_log
 from tests.test_reload import metric
@@ -168,7 +168,7 @@ def test_a_second_run_of_the_same_data_and_config_leaves_the_first_ones_folder_a
 
     config, inputs = tiny_config
     runs = tmp_path / "registry" / ".runs"
-    folder = runs / run_fingerprint(config, inputs)
+    folder = runs / training_key(config, inputs)  # the run folder: what changes training
     folder.mkdir(parents=True)
     (folder / "student.ckpt").write_text("the first run's checkpoint")
     with open(runs / f"{folder.name}.lock", "a") as first:  # the first run is at work
