@@ -6,7 +6,7 @@ REGISTRY := var/registry
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test distill serve clean system-packages
+.PHONY: demo test test-fast check distill serve clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,20 @@ demo: $(VENV)/.installed
 system-packages:
 	@test -x $(CHROMIUM) -a -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq chromium nginx)
 
-## test: the whole test suite
-test: $(VENV)/.installed system-packages
+## test: the whole test suite: tests/unit, then tests/e2e (the real demo bot, servers, Chromium, nginx,
+## PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379)
+test: $(VENV)/.installed system-packages check
 	$(PY) -m pytest
+
+## check: the static checks: ruff, the import contracts between bot's layers (lint-imports) and mypy
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check bot distill tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+## test-fast: the unit tier alone (tests/unit: no real model, server or browser; under a minute)
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
 
 clean:
 	rm -rf var .pytest_cache

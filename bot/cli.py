@@ -35,12 +35,12 @@ def serve(
                                                      "--redis so live events reach every process.")] = 1,
 ) -> None:
     """Serve the chat API (POST /api/chat, agents' /api/agent/…, WebSockets, /health, /ready, /metrics,
-    docs at /docs). Every other setting comes from DISTILBOT_* environment variables (see bot/settings.py)."""
+    docs at /docs). Every other setting comes from DISTILBOT_* environment variables (see bot/infra/settings.py)."""
     import os
 
     import uvicorn
 
-    from bot.telemetry import logging_config
+    from bot.infra.telemetry import logging_config
 
     settings = _settings(registry=registry, host=host, port=port, db_url=db, backend=backend,
                          seed_orders=seed_orders, redis_url=redis)
@@ -48,8 +48,8 @@ def serve(
         raise typer.BadParameter("more than one worker needs --redis (or REDIS_URL): live events and rate "
                                  "limits must be shared between the processes", param_hint="--workers")
     if seed_orders is not None:  # once, here, rather than racing in every worker
-        from bot.orders import seed_orders as seed
-        from bot.store import make_engine, make_sessionmaker
+        from bot.conversation.orders import seed_orders as seed
+        from bot.infra.store import make_engine, make_sessionmaker
 
         engine = make_engine(settings.db_url)
         seed(make_sessionmaker(engine), seed_orders)
@@ -62,7 +62,7 @@ def serve(
     # X-Forwarded-For names the client only on requests from a configured proxy (uvicorn takes CIDR ranges);
     # with none, the connecting address is the client, whatever the request says.
     proxies = [str(network) for network in settings.trusted_proxies]
-    uvicorn.run("bot.api:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
+    uvicorn.run("bot.api.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
                 log_config=logging_config(settings.log_format), access_log=settings.access_log,
                 proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
                 ws_max_size=settings.socket_max_message_bytes)  # a larger frame closes the socket with 1009
@@ -71,7 +71,7 @@ def serve(
 def _settings(**overrides):
     """Settings from the environment, with the options given on the command line on top; the SQLite
     store's folder is created."""
-    from bot.settings import Settings
+    from bot.infra.settings import Settings
 
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     if settings.db_url.startswith("sqlite:///"):
@@ -98,14 +98,14 @@ REVOKED_HELP = ("Its logins end at once. Open sockets close within seconds on ev
 
 
 def _agent_store(db: str | None):
-    from bot.store import make_engine, make_sessionmaker
+    from bot.infra.store import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(_settings(db_url=db).db_url))
 
 
 def _agent_change(db: str | None, change):
     """Run `change(session)` in one transaction; an AgentError is a bad parameter."""
-    from bot.agents import AgentError
+    from bot.desk.agents import AgentError
 
     try:
         with _agent_store(db).begin() as session:
@@ -119,7 +119,7 @@ def _announce_revocation(agent_id: int) -> str:
     no event bus of its own); what happens to the open sockets, for the operator."""
     import asyncio
 
-    from bot.events import make_bus, publish_revocation
+    from bot.infra.events import make_bus, publish_revocation
 
     redis_url = _settings().redis_url
     if not redis_url:
@@ -146,8 +146,8 @@ def agent_add(
     db: DbOption = None,
 ) -> None:
     """Create an agent account (the password is stored as an argon2 hash)."""
-    from bot.agents import create_agent
-    from bot.store import Role
+    from bot.desk.agents import create_agent
+    from bot.infra.store import Role
 
     agent = _agent_change(db, lambda s: create_agent(s, username, password, name, Role.ADMIN if admin else Role.AGENT))
     typer.echo(f"{agent.role.value} {agent.username!r} ({agent.display_name}) created, id {agent.id}")
@@ -155,7 +155,7 @@ def agent_add(
 
 @agent_app.command("set-password", help="Give an agent a new password. " + REVOKED_HELP)
 def agent_set_password(username: UsernameArgument, password: PasswordOption, db: DbOption = None) -> None:
-    from bot.agents import set_password
+    from bot.desk.agents import set_password
 
     agent = _agent_change(db, lambda s: set_password(s, username, password))
     typer.echo(f"password of {username!r} changed; {_announce_revocation(agent.id)}")
@@ -164,7 +164,7 @@ def agent_set_password(username: UsernameArgument, password: PasswordOption, db:
 @agent_app.command("disable", help="Disable an account: it cannot log in (the same refusal as a wrong password) "
                                    "until `enable`. " + REVOKED_HELP)
 def agent_disable(username: UsernameArgument, db: DbOption = None) -> None:
-    from bot.agents import set_disabled
+    from bot.desk.agents import set_disabled
 
     agent = _agent_change(db, lambda s: set_disabled(s, username, True))
     typer.echo(f"agent {username!r} disabled; {_announce_revocation(agent.id)}")
@@ -173,7 +173,7 @@ def agent_disable(username: UsernameArgument, db: DbOption = None) -> None:
 @agent_app.command("enable")
 def agent_enable(username: UsernameArgument, db: DbOption = None) -> None:
     """Let a disabled account log in again."""
-    from bot.agents import set_disabled
+    from bot.desk.agents import set_disabled
 
     _agent_change(db, lambda s: set_disabled(s, username, False))
     typer.echo(f"agent {username!r} enabled")
@@ -184,8 +184,8 @@ def agent_role(username: UsernameArgument,
                role: Annotated[str, typer.Argument(help="agent or admin.")],
                db: DbOption = None) -> None:
     """Make an account an admin (approves proposed intents) or a plain agent; it applies to its next request."""
-    from bot.agents import set_role
-    from bot.store import Role
+    from bot.desk.agents import set_role
+    from bot.infra.store import Role
 
     if role not in {r.value for r in Role}:
         raise typer.BadParameter(f"{role!r}: agent or admin", param_hint="ROLE")
@@ -198,7 +198,7 @@ def agent_list(db: DbOption = None) -> None:
     """The accounts: id, username, name, role and whether disabled."""
     from sqlalchemy import select
 
-    from bot.store import Agent
+    from bot.infra.store import Agent
 
     with _agent_store(db)() as session:
         for agent in session.scalars(select(Agent).order_by(Agent.id)):
@@ -216,7 +216,7 @@ RegistryOption = Annotated[Path | None, typer.Option("--registry", help="Model r
 @model_app.command("list")
 def model_list(registry: RegistryOption = None) -> None:
     """Every published version: when it was made, its test-set accuracy, and which one is current (*)."""
-    from bot.artifact import Artifact, Registry
+    from bot.model.artifact import Artifact, Registry
 
     store = Registry(_settings(registry=registry).registry)
     current, versions = store.current(), store.versions()
@@ -224,7 +224,8 @@ def model_list(registry: RegistryOption = None) -> None:
         raise typer.BadParameter(f"{store.root}: no published version", param_hint="--registry")
     for version in versions:
         artifact = Artifact(store.root / version)
-        accuracy = artifact.metrics().get("student", {}).get("accuracy")
+        metrics = artifact.metrics()
+        accuracy = metrics.student.accuracy if metrics is not None else None
         mark = "*" if current is not None and current.version == version else " "
         typer.echo(f"{mark} {version}\t{artifact.manifest.get('created_at', '')}\t"
                    f"accuracy {'–' if accuracy is None else f'{100 * accuracy:.2f}%'}")
@@ -238,7 +239,7 @@ def model_use(version: Annotated[str, typer.Argument(help="The version to serve,
     accepted: `current`, paths and unknown names are refused (exit 2) and change nothing."""
     import os
 
-    from bot.artifact import CURRENT, ArtifactError, Registry, RegistryBusy
+    from bot.model.artifact import CURRENT, ArtifactError, Registry, RegistryBusy
 
     store = Registry(_settings(registry=registry).registry)
     link = store.root / CURRENT
@@ -266,7 +267,7 @@ def actions(
                                                    "(default: sqlite:///var/bot.db).")] = None,
 ) -> None:
     """Serve the bot's rasa-sdk actions (POST /webhook) to a Rasa assistant; the same as
-    `python -m rasa_sdk --actions bot.actions`."""
+    `python -m rasa_sdk --actions bot.conversation.actions`."""
     import os
 
     from rasa_sdk.endpoint import run
@@ -276,7 +277,7 @@ def actions(
         if value is not None:
             os.environ[name] = str(value)
     executor = ActionExecutor()
-    executor.register_package("bot.actions")
+    executor.register_package("bot.conversation.actions")
     run(executor, port=port)
 
 
@@ -284,7 +285,7 @@ def actions(
 def settings_reference() -> None:
     """Print every runtime setting as a Markdown table: environment variable, default, meaning (the
     configuration reference in deploy/README.md is this output)."""
-    from bot.settings import Settings
+    from bot.infra.settings import Settings
 
     typer.echo(settings_table(Settings))
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from bot.model.nlu import scope_scores
+from distill.config import DistillConfig
+
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Temperature scaling (Guo et al., 2017): the T that minimises validation NLL of softmax(logits / T)."""
@@ -67,3 +70,16 @@ def intent_thresholds(confidences: torch.Tensor, predicted: torch.Tensor, correc
                 best_cut, best_precision = cut, precision
         thresholds[name] = round(min(best_cut, ceiling), 6)
     return thresholds
+
+
+def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
+                         config: DistillConfig) -> float:
+    """The out-of-scope threshold on the configured score: fixed, tuned on out-of-scope validation
+    examples, or a low quantile of the correct answers' scores."""
+    scores = torch.from_numpy(scope_scores(logits, temperature, config.oos_score))
+    correct, is_oos = logits.argmax(-1) == labels, labels < 0
+    if config.oos_threshold is not None:
+        return config.oos_threshold
+    if is_oos.any():
+        return tune_threshold(scores, correct, is_oos, config.oos_max_accuracy_drop)
+    return choose_threshold(scores, correct, config.oos_quantile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +18,33 @@ app = typer.Typer(help="Distil a small, fast intent model from a large teacher a
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+class _ProgressLines(logging.Handler):
+    """The run's progress lines (`[distill] teacher: 2.2s`), on stdout as they always were. Written to the
+    sys.stdout of the moment: typer's test runner swaps it for each call."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(f"[distill] {self.format(record)}\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def show_progress() -> None:
+    """Print what `distill` logs at INFO and above as `[distill] …` lines on stdout. Its loggers only: a root
+    handler would add other libraries' INFO lines (faiss says which instruction set it loaded); and they stop
+    there, since onnxruntime's int8 quantiser puts a root handler in place when imported."""
+    log = logging.getLogger("distill")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not any(isinstance(handler, _ProgressLines) for handler in log.handlers):
+        log.addHandler(_ProgressLines())
+
+
 @app.callback()
 def _main() -> None:
     """Commands of the distillation subsystem."""
+    show_progress()
 
 
 def _fail(message: str) -> None:
@@ -56,7 +81,7 @@ def run(
     templates: Annotated[Path | None, typer.Option(help="Answer templates (YAML) to index with FAISS; "
                                                            "needed to serve the bot.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config file (see configs/distill.yaml).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set epochs=3 "
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set epochs=3 "
                                                           "(repeatable).")] = None,
     student_layers: Annotated[str | None, typer.Option(help="Keep this many student layers (e.g. 3), or "
                                                                "these indices (e.g. 0,2,4).")] = None,
@@ -97,7 +122,7 @@ def run(
     if current is not None:  # checked before importing torch: a rerun of `make demo` starts at once
         typer.echo(f"{why_up_to_date(current, fingerprint)} -> {current.path}")
         return
-    from bot.artifact import RegistryBusy
+    from bot.model.artifact import RegistryBusy
     from distill.data import DataError
     from distill.pipeline import run as run_pipeline
     from distill.weights import WeightsError
@@ -110,15 +135,18 @@ def run(
     except (DataError, WeightsError, ValueError, OSError) as exc:
         _fail(str(exc))
     if result.artifact is None:
-        typer.echo(f"rank {result.metrics['rank']}: training done; rank 0 evaluates and publishes")
+        typer.echo(f"rank {result.rank}: training done; rank 0 evaluates and publishes")
+        return
+    m = result.metrics
+    if m is None:  # up to date (a run of the same data and config published it meanwhile), without metrics.json
+        typer.echo(f"-> {result.artifact}")
         return
     from distill.card import speed_sentence
 
-    m = result.metrics
-    typer.echo(f"teacher accuracy {m['teacher']['accuracy']:.4f}  student accuracy {m['student']['accuracy']:.4f}"
-               f"  retention {m['retention']:.4f}  -> {result.artifact}\n{speed_sentence(m)}")
-    if (m["student"].get("onnx") or {}).get("fallback"):
-        typer.echo(f"served as {m['student']['backend']}: {m['student']['onnx']['fallback']}")
+    typer.echo(f"teacher accuracy {m.teacher.accuracy:.4f}  student accuracy {m.student.accuracy:.4f}"
+               f"  retention {m.retention:.4f}  -> {result.artifact}\n{speed_sentence(m)}")
+    if m.student.onnx is not None and m.student.onnx.fallback:
+        typer.echo(f"served as {m.student.backend}: {m.student.onnx.fallback}")
 
 
 @app.command()
@@ -130,20 +158,20 @@ def evaluate(
     latency_messages: Annotated[int, typer.Option(help="Messages timed one at a time for latency.")] = 200,
 ) -> None:
     """Measure a published student on a labelled file: accuracy, macro-F1, per intent, latency."""
-    from bot.artifact import ArtifactError
+    from bot.model.artifact import ArtifactError
     from distill.data import DataError
     from distill.side_by_side import evaluate_artifact
 
     try:
-        metrics = evaluate_artifact(model, test, label_column, latency_messages)
+        evaluation = evaluate_artifact(model, test, label_column, latency_messages)
     except (DataError, ArtifactError, OSError) as exc:
         _fail(str(exc))
-    text = json.dumps(metrics, indent=2)
+    text = json.dumps(evaluation.dump(), indent=2)
     if out:
         out.write_text(text + "\n")
-        s = metrics["student"]
-        typer.echo(f"{metrics['model_version']}: accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
-                   f"p50 {s['latency_ms']['p50']:.1f} ms -> {out}")
+        s = evaluation.student
+        typer.echo(f"{evaluation.model_version}: accuracy {s.accuracy:.4f}, macro-F1 {s.macro_f1:.4f}, "
+                   f"p50 {s.latency_ms.p50:.1f} ms -> {out}")
     else:
         sys.stdout.write(text + "\n")
 
@@ -154,7 +182,7 @@ def compare(
     run_b: Annotated[Path, typer.Argument(help="The same, for the second run.")],
 ) -> None:
     """Print two runs' metrics side by side, with the difference B - A."""
-    from bot.artifact import ArtifactError
+    from bot.model.artifact import ArtifactError
     from distill.compare import comparison_table, load_metrics
 
     try:
@@ -192,7 +220,7 @@ def redistill(
         Path("data/templates.yml"),
     config: Annotated[Path | None, typer.Option(help="Distillation config (default: the current version's own, "
                                                      "so the candidate differs only by what it learned).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config key (repeatable).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key (repeatable).")] = None,
     baseline: Annotated[str | None, typer.Option(help="Pin this version as the drift baseline every later "
                                                       "candidate is also compared with (default: the one pinned "
                                                       "before, else the current version at the first run).")] = None,
@@ -234,7 +262,7 @@ def redistill(
     filtered) new visitor messages become the next student, published only if the gate rules out a
     regression. Exit 0 published, 3 rejected by the gate, 4 nothing new to learn, 5 another run holds the
     registry, 2 bad input."""
-    from bot.artifact import ArtifactError, RegistryBusy
+    from bot.model.artifact import ArtifactError, RegistryBusy
     from distill.config import load_config
     from distill.data import DataError
     from distill.redistill import Options

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
+from bot.model.reports import Evaluation, Metrics
+
 SKIPPED = {"per_intent", "history", "training", "warm_start", "stages_s", "test_set"}
+_REPORT: TypeAdapter[Metrics | Evaluation] = TypeAdapter(Metrics | Evaluation)
 
 
-def load_metrics(path: Path) -> dict:
-    """A metrics.json file, an artifact folder, or a registry (its current version)."""
+def load_metrics(path: Path) -> Metrics | Evaluation:
+    """A metrics.json file (or what `distill evaluate --out` wrote), an artifact folder, or a registry (its
+    current version)."""
     path = Path(path)
     if path.is_file():
-        return json.loads(path.read_text())
-    from bot.artifact import resolve
+        return _REPORT.validate_json(path.read_text())
+    from bot.model.artifact import ArtifactError, resolve
 
-    return resolve(path).metrics()
+    artifact = resolve(path)
+    metrics = artifact.metrics()
+    if metrics is None:
+        raise ArtifactError(f"{artifact.path}: no metrics.json")
+    return metrics
 
 
 def flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -32,8 +41,8 @@ def flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def comparison_table(a: dict, b: dict, name_a: str, name_b: str) -> str:
-    flat_a, flat_b = flatten(a), flatten(b)
+def comparison_table(a: Metrics | Evaluation, b: Metrics | Evaluation, name_a: str, name_b: str) -> str:
+    flat_a, flat_b = flatten(a.dump()), flatten(b.dump())
     keys = sorted(set(flat_a) | set(flat_b))
     width = max([len(k) for k in keys] + [6])
     lines = [f"{'metric':{width}}  {name_a[-18:]:>18}  {name_b[-18:]:>18}  {'B - A':>12}"]

@@ -1,9 +1,11 @@
-"""The distillation config: one YAML file, every key overridable from the CLI (`--set key=value`)."""
+"""The distillation config. The defaults here are the only ones: a YAML file (configs/distill.yaml, what `make
+demo` passes) holds only what differs from them, and every key is overridable from the CLI (`--set key=value`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -119,9 +121,9 @@ NOT_TRAINING = frozenset({
 checkpoints. (`device` is not one: on a GPU the teacher is fine-tuned and training runs in bf16.)"""
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> DistillConfig:
+def load_config(path: Path | None, overrides: Sequence[str] = ()) -> DistillConfig:
     """The file's values (if any), then each `key=value` override (value parsed as YAML)."""
-    values = {}
+    values: dict[str, Any] = {}
     if path is not None:
         values = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(values, dict):

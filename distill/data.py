@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bot.domain import FORMS
-from bot.templates import Template, TemplateBook
+from bot.model.domain import FORMS
+from bot.model.templates import Template, TemplateBook
 
 LABEL_COLUMNS = ("intent", "label", "category")
 _LINE = "__line__"

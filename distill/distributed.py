@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import torch
 from torch import distributed as dist
@@ -121,11 +122,11 @@ def gather_digests(model: nn.Module, ranks: Ranks) -> list[str]:
     digest = weights_digest(model)
     if not ranks.distributed:
         return [digest]
-    digests = [None] * ranks.world
+    digests: list[str | None] = [None] * ranks.world
     dist.all_gather_object(digests, digest)
     if len(set(digests)) > 1:
         raise RuntimeError(f"the ranks ended with different weights: {digests}")
-    return digests
+    return cast(list[str], digests)  # all_gather_object filled every rank's slot
 
 
 def barrier(ranks: Ranks, what: str = "a barrier") -> None:

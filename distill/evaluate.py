@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from sklearn.metrics import classification_report, f1_score, roc_auc_score
@@ -30,7 +30,7 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def paired_latency(predictors: dict[str, Callable[[str], object]], texts: list[str],
+def paired_latency(predictors: Mapping[str, Callable[[str], object]], texts: list[str],
                    block: int = 10) -> dict[str, dict]:
     """Milliseconds per single message for each predictor, on the same messages, the predictors taking
     turns every `block` messages: the noise of a shared machine hits all of them alike, while each model
@@ -41,7 +41,7 @@ def paired_latency(predictors: dict[str, Callable[[str], object]], texts: list[s
     for predict in predictors.values():
         for text in warmup:
             predict(text)
-    samples = {name: [] for name in predictors}
+    samples: dict[str, list[float]] = {name: [] for name in predictors}
     for start in range(0, len(texts), block):
         for name, predict in predictors.items():
             for text in texts[start:start + block]:

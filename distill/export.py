@@ -11,11 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, OnnxStudent
-from bot.torch_student import TorchStudent
+from bot.model.encoder import SentenceEncoder
+from bot.model.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, OnnxStudent
+from bot.model.torch_student import NumpyRunner, TorchStudent
 
 OPSET = 17
+
+
+def torch_student(pytorch: IntentClassifier) -> TorchStudent:
+    """The PyTorch student inside a classifier built by IntentClassifier.from_torch."""
+    assert isinstance(pytorch.model, NumpyRunner), "a classifier from IntentClassifier.from_torch"
+    return pytorch.model.student
 
 
 def export_onnx(encoder: SentenceEncoder, head: torch.nn.Linear, path: Path) -> Path:
@@ -148,7 +154,8 @@ def export_checked(pytorch: IntentClassifier, directory: Path, texts: list[str],
     always published; the report's `served` and `fallback` say what is served and why."""
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)  # one line per node otherwise
     reference = pytorch.logits(texts)
-    fp32_path = export_onnx(pytorch.model.student.encoder, pytorch.model.student.head, directory / ONNX_FP32)
+    student = torch_student(pytorch)
+    fp32_path = export_onnx(student.encoder, student.head, directory / ONNX_FP32)
     report = {"fp32": _check(pytorch, reference, fp32_path, "fp32", texts), "gate": asdict(gate)}
     if why := _shortfall("fp32 ONNX", report["fp32"], gate):
         fp32_path.unlink()

@@ -330,6 +330,7 @@ def judge(evidence: Evidence, settings: GateSettings) -> list[Check]:
     skipped = _held_out(CheckName.CORRECTIONS, e.corrections_current, e.corrections_candidate,
                         "Agent corrections made since the last run and held out from training", s)
     if skipped is None:
+        assert e.corrections_current is not None and e.corrections_candidate is not None, "_held_out: both there"
         _same_set("held-out corrections", e.corrections_current, e.corrections_candidate)
         counts = _resample(rng, len(e.corrections_current), s.resamples)
         skipped = _corrections_check(e.corrections_current, e.corrections_candidate, counts, s)
@@ -337,6 +338,7 @@ def judge(evidence: Evidence, settings: GateSettings) -> list[Check]:
     skipped = _held_out(CheckName.CONFIRMATIONS, e.confirmations_current, e.confirmations_candidate,
                         "Agent confirmations and earlier corrections held out from training", s)
     if skipped is None:
+        assert e.confirmations_current is not None and e.confirmations_candidate is not None, "_held_out: both there"
         _same_set("held-out confirmations", e.confirmations_current, e.confirmations_candidate)
         counts = _resample(rng, len(e.confirmations_current), s.resamples)
         skipped = _accuracy_check(CheckName.CONFIRMATIONS, e.confirmations_current, e.confirmations_candidate, counts,

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.store import (
+from bot.infra.store import (
     MIGRATIONS,
     Conversation,
     Correction,
@@ -128,7 +128,9 @@ def read_only_engine(db_url: str) -> Engine:
         engine = create_engine(url.set(database=f"file:{quote(str(Path(url.database).resolve()))}",
                                        query={**url.query, "mode": "ro", "uri": "true"}))
     elif url.get_backend_name() == "postgresql":
-        options = " ".join(filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"]))
+        given = url.query.get("options")  # a tuple when the URL repeats it; libpq's options are space-separated
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options = " ".join(filter(None, [given, "-c default_transaction_read_only=on"]))
         engine = make_engine(url.update_query_dict({"options": options}).render_as_string(hide_password=False),
                              migrate=False, pool_size=2)
     else:

@@ -14,12 +14,14 @@ def fit_logistic_head(head: nn.Linear, train_emb: torch.Tensor, train_y: torch.T
     Out-of-scope examples (label -1) are left out: they are no class."""
     train_emb, train_y = train_emb[train_y >= 0], train_y[train_y >= 0]
     valid_emb, valid_y = valid_emb[valid_y >= 0], valid_y[valid_y >= 0]
-    best = None
+    best: tuple[float, float, LogisticRegression] | None = None
     for c in strengths:
         model = LogisticRegression(C=c, max_iter=3000).fit(train_emb.numpy(), train_y.numpy())
         score = model.score(valid_emb.numpy(), valid_y.numpy())
         if best is None or score > best[0]:
             best = (score, c, model)
+    if best is None:
+        raise ValueError("no L2 strengths to try (teacher_head_c is empty)")
     score, c, model = best
     with torch.no_grad():
         weight = torch.zeros_like(head.weight)

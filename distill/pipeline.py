@@ -6,6 +6,7 @@ export (ONNX, int8, parity gate) → calibrate → evaluate → publish.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import time
@@ -18,20 +19,30 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from bot.artifact import FORMAT_VERSION, Registry, RegistryBusy, try_lock, write_json
-from bot.encoder import SentenceEncoder
-from bot.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier, scope_scores
-from bot.retriever import TemplateRetriever
-from bot.torch_student import save_head
+from bot.model.artifact import FORMAT_VERSION, Registry, RegistryBusy, try_lock, write_json
+from bot.model.encoder import SentenceEncoder
+from bot.model.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier
+from bot.model.reports import (
+    Calibration,
+    EvalSet,
+    HeadFit,
+    Metrics,
+    OnnxReport,
+    Training,
+    UnlabelledRulesUsed,
+    UnlabelledUse,
+)
+from bot.model.retriever import TemplateRetriever
+from bot.model.torch_student import save_head
 from distill import weights
 from distill.cache import EmbeddingCache
-from distill.calibration import choose_threshold, fit_temperature, intent_thresholds, tune_threshold
+from distill.calibration import choose_oos_threshold, fit_temperature, intent_thresholds
 from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
 from distill.distributed import Ranks, barrier, launched_ranks, same_on_all_ranks
 from distill.evaluate import disk_mb
-from distill.export import ParityGate, export_checked, onnx_classifier
+from distill.export import Int8Settings, ParityGate, export_checked, onnx_classifier
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import (
     UNLABELLED,
@@ -42,7 +53,7 @@ from distill.losses import (
     linear_schedule,
 )
 from distill.run_inputs import RunInputs, run_fingerprint, training_key, up_to_date, why_up_to_date
-from distill.side_by_side import score_side_by_side
+from distill.side_by_side import ScoringInputs, score_side_by_side
 from distill.student import Student, cut_layers, default_layer_map
 from distill.teacher import Teacher, finetune, fit_head
 from distill.trainer import (
@@ -57,16 +68,19 @@ from distill.trainer import (
 from distill.training_set import select_unlabelled
 
 SERVED_FILE = {"onnx-int8": ONNX_INT8, "onnx": ONNX_FP32}
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class RunResult:
     artifact: Path | None
     """None on the ranks other than 0 of a multi-process run: rank 0 publishes."""
-    metrics: dict
+    metrics: Metrics | None
+    """None on the other ranks, and for an up-to-date version published without metrics.json."""
     up_to_date: bool = False
     staged: bool = False
     """The artifact is staged, not published (run with publish=False)."""
+    rank: int = 0
 
 
 @dataclass
@@ -90,7 +104,7 @@ class _Stages:
             self.gpu_peak_mib[name] = round(torch.cuda.max_memory_allocated() / 2**20)
             torch.cuda.reset_peak_memory_stats()
             rate += f", GPU peak {self.gpu_peak_mib[name]} MiB"
-        print(f"[distill] {name}: {seconds:.1f}s{rate}", flush=True)
+        log.info("%s: %.1fs%s", name, seconds, rate)
         self.started = time.perf_counter()
 
 
@@ -118,19 +132,6 @@ def student_epochs(config: DistillConfig, train_messages: int) -> int:
     return max(8, math.ceil(config.min_steps / math.ceil(train_messages / config.batch_size)))
 
 
-def choose_oos_threshold(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
-                         config: DistillConfig) -> float:
-    """The out-of-scope threshold on the configured score: fixed, tuned on out-of-scope validation
-    examples, or a low quantile of the correct answers' scores."""
-    scores = torch.from_numpy(scope_scores(logits, temperature, config.oos_score))
-    correct, is_oos = logits.argmax(-1) == labels, labels < 0
-    if config.oos_threshold is not None:
-        return config.oos_threshold
-    if is_oos.any():
-        return tune_threshold(scores, correct, is_oos, config.oos_max_accuracy_drop)
-    return choose_threshold(scores, correct, config.oos_quantile)
-
-
 def _teacher_outputs(teacher: Teacher, texts: list[str], device, max_length: int):
     tokens = TokenizedTexts(teacher.encoder.tokenizer, texts, max_length)
     both = predict_logits(lambda inputs: torch.cat(teacher(**inputs), dim=-1), tokens, device)
@@ -149,7 +150,7 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
     fingerprint = run_fingerprint(config, inputs)
     current = up_to_date(registry_dir, fingerprint)
     if current is not None and not force:
-        print(f"[distill] {why_up_to_date(current, fingerprint)}", flush=True)
+        log.info("%s", why_up_to_date(current, fingerprint))
         return RunResult(current.path, current.metrics(), up_to_date=True)
     job = DistillRun(config, inputs, Path(registry_dir), cache_dir or weights.default_cache_dir(), fingerprint,
                      resume, launched_ranks(config.device))
@@ -160,14 +161,13 @@ def run(config: DistillConfig, inputs: RunInputs, registry_dir: Path, cache_dir:
         job.build_student()
         job.distil()
         if not job.ranks.is_main:
-            return RunResult(None, {"rank": job.ranks.rank, "student": {"training": job.student_training}})
+            return RunResult(None, None, rank=job.ranks.rank)
         try:
             return job.publish(final=publish)
         except Exception:
             if publish:  # (a redistillation never resumes: its caller reports the failure)
-                print(f"[distill] the trained student is kept in {job.run_dir}: `distill run --resume` with the "
-                      "same data publishes it without training again (export and evaluation settings may change)",
-                      flush=True)
+                log.info("the trained student is kept in %s: `distill run --resume` with the same data publishes "
+                         "it without training again (export and evaluation settings may change)", job.run_dir)
             raise
     finally:
         job.close()
@@ -182,7 +182,8 @@ class DistillRun:
         self.registry_dir, self.cache_dir, self.fingerprint = registry_dir, cache_dir, fingerprint
         seed_everything(config.seed)
         device = resolve_device(config.device)  # fails when a GPU was asked for and there is none
-        self.device = ranks.device if ranks.distributed and ranks.device.type == device.type else device
+        launched = ranks.device if ranks.distributed else None  # the device a launcher gave this rank, if any
+        self.device = launched if launched is not None and launched.type == device.type else device
         self.stages = _Stages()
         # checkpoints and run log until published, keyed by what changes training only: a run that failed in
         # export, calibration or evaluation is resumed with other settings for those without training again
@@ -198,7 +199,7 @@ class DistillRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         barrier(ranks, "clearing the run folder")  # no rank may resume from the checkpoints rank 0 clears
         self.run_log = self.run_dir / "run_log.jsonl"
-        self.unlabelled: dict = {}
+        self.unlabelled: UnlabelledUse | None = None
 
     def close(self) -> None:
         """Let go of the run folder (another run of the same data and config may start)."""
@@ -258,8 +259,8 @@ class DistillRun:
             train_emb, computed = cache.get(self.train_texts, self._embed_with_teacher)
             valid_emb, computed_valid = cache.get(self.valid_texts, self._embed_with_teacher)
             total = len(self.train_texts) + len(self.valid_texts)
-            print(f"[distill] teacher embeddings: {computed + computed_valid} computed, "
-                  f"{total - computed - computed_valid} from cache", flush=True)
+            log.info("teacher embeddings: %d computed, %d from cache", computed + computed_valid,
+                     total - computed - computed_valid)
             self.teacher_training = fit_head(teacher, train_emb, self.y_train, valid_emb, self.y_valid,
                                              config.teacher_head_c, self.ranks)
             with torch.no_grad():
@@ -290,7 +291,7 @@ class DistillRun:
         emb, logits = self.teacher_outputs_for(messages)
         confidence, best = F.softmax(logits, dim=-1).max(-1)
         keep = confidence >= self.config.unlabelled_min_confidence
-        self.unlabelled = {"messages": len(messages), "min_confidence": self.config.unlabelled_min_confidence}
+        self.unlabelled = UnlabelledUse(messages=len(messages), min_confidence=self.config.unlabelled_min_confidence)
         if self.inputs.unlabelled_rules is not None:
             student = self.inputs.unlabelled_student
             rules = self.inputs.unlabelled_rules  # never below the config's own minimum
@@ -302,13 +303,13 @@ class DistillRun:
                 Counter(self.labels[i] for i in self.y_train.tolist() if i >= 0), rules)
             keep = torch.zeros(len(messages), dtype=torch.bool)
             keep[kept] = True
-            self.unlabelled.update(dropped=dropped, rules=asdict(rules))
+            self.unlabelled.dropped, self.unlabelled.rules = dropped, UnlabelledRulesUsed(**asdict(rules))
         keep = same_on_all_ranks(keep, self.ranks, "the unlabelled messages kept")  # the same batches everywhere
         self.train_texts = self.train_texts + [m for m, k in zip(messages, keep.tolist()) if k]
         self.y_train = torch.cat([self.y_train, torch.full((int(keep.sum()),), UNLABELLED)])
         self.t_train_emb = torch.cat([self.t_train_emb, emb[keep]])
         self.t_train_logits = torch.cat([self.t_train_logits, logits[keep]])
-        self.unlabelled["used"] = int(keep.sum())
+        self.unlabelled.used = int(keep.sum())
         self.stages.done(f"label {len(messages)} unlabelled messages with the teacher", len(messages))
 
     def build_student(self) -> None:
@@ -333,6 +334,7 @@ class DistillRun:
         self.targets = {"y": self.y_train.to(self.device), "logits": self.t_train_logits.to(self.device),
                         "emb": self.t_train_emb.to(self.device)}
         if self.layer_map:
+            assert t_layers is not None, "a layer map is made only with hidden_weight, which computes t_layers"
             self.targets["layers"] = t_layers.view(len(self.train_texts), len(self.layer_map), -1).to(self.device)
         self.stages.done("build student")
 
@@ -402,6 +404,7 @@ class DistillRun:
             if config.retrieval_weight:
                 loss = loss + config.retrieval_weight * contrastive(embedding, targets["y"][index])
             if student_layers:
+                assert per_layer is not None, "forward_with_layers returns them whenever layers are asked for"
                 teacher_layers = targets["layers"][index]
                 hidden = sum(feature(projection(per_layer[:, i]), teacher_layers[:, i])
                              for i, projection in enumerate(student.hidden_projections))
@@ -426,6 +429,18 @@ class DistillRun:
     def eval_set(self) -> list[Example]:
         return self.test_set or self.valid_set
 
+    def _scoring_inputs(self, onnx: OnnxReport | None) -> ScoringInputs:
+        """What side-by-side scoring needs, the teacher's outputs computed here (cached when it is frozen)."""
+        teacher_emb, teacher_logits = self.teacher_outputs_for([e.text for e in self.eval_set])
+        int8 = onnx.int8 if onnx is not None and onnx.served == "onnx-int8" else None
+        settings = int8.settings if int8 is not None else None
+        return ScoringInputs(
+            config=self.config, labels=self.labels, teacher=self.teacher, eval_set=self.eval_set,
+            teacher_embeddings=teacher_emb, teacher_logits=teacher_logits,
+            teacher_valid_logits=self.teacher_outputs_for(self.valid_texts)[1], y_valid=self.y_valid,
+            scratch_dir=self.registry_dir,
+            int8_settings=Int8Settings(**settings.model_dump()) if settings is not None else None)
+
     def publish(self, final: bool = True) -> RunResult:
         """Write the artifact (PyTorch student, ONNX exports that pass the parity check, calibration
         fitted on the model the bot will serve, templates index, metrics, card) and make it current."""
@@ -441,17 +456,16 @@ class DistillRun:
             write_json(staged / "config.json", config.model_dump())
             pytorch = IntentClassifier.from_torch(SentenceEncoder.load(staged / "encoder"), self.student.head, labels,
                                                   oos_score=config.oos_score)
-            served, onnx_report = pytorch, {}
+            served, onnx = pytorch, None
             if config.onnx != "none":  # checked on validation messages: the test set only reports
-                onnx_report = export_checked(pytorch, staged, self.valid_texts, config.onnx == "int8",
-                                             ParityGate(config.onnx_min_agreement, config.onnx_max_logit_diff))
-                if onnx_report["served"] != "torch":
-                    served = onnx_classifier(pytorch, staged / SERVED_FILE[onnx_report["served"]],
-                                             onnx_report["served"])
-                if onnx_report["fallback"]:
-                    print(f"[distill] {onnx_report['fallback']}", flush=True)
-            self.onnx_report = onnx_report
-            self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx_report else ""))
+                onnx = OnnxReport.model_validate(export_checked(
+                    pytorch, staged, self.valid_texts, config.onnx == "int8",
+                    ParityGate(config.onnx_min_agreement, config.onnx_max_logit_diff)))
+                if onnx.served is not None and onnx.served != "torch":
+                    served = onnx_classifier(pytorch, staged / SERVED_FILE[onnx.served], onnx.served)
+                if onnx.fallback:
+                    log.info("%s", onnx.fallback)
+            self.stages.done("export artifact" + (f" and ONNX ({config.onnx})" if onnx is not None else ""))
 
             valid_logits = torch.from_numpy(served.logits(self.valid_texts))
             served.temperature = pytorch.temperature = fit_temperature(valid_logits[self.y_valid >= 0],
@@ -462,43 +476,43 @@ class DistillRun:
             per_intent = intent_thresholds(confidences, predicted, predicted == self.y_valid[in_scope], labels,
                                            config.intent_min_precision, config.intent_min_support,
                                            config.intent_threshold_max) | config.intent_thresholds
-            write_json(staged / "calibration.json", {"temperature": served.temperature, "oos_threshold": threshold,
-                                                     "oos_score": config.oos_score,
-                                                     "clarify_margin": config.clarify_margin,
-                                                     "intent_thresholds": per_intent})
+            calibration = Calibration(temperature=served.temperature, oos_threshold=threshold,
+                                      oos_score=config.oos_score, clarify_margin=config.clarify_margin,
+                                      intent_thresholds=per_intent)
+            write_json(staged / "calibration.json", calibration.dump())
             retriever = None
             if self.book is not None:
                 TemplateRetriever.build(self.book, served).save(staged)
                 retriever = TemplateRetriever.load(staged)
             self.stages.done("calibrate and index templates")
 
-            metrics = score_side_by_side(self, served, pytorch, retriever, threshold)
-            metrics["teacher"]["disk_mb"] = disk_mb(self.teacher_dir / "model.safetensors")
-            metrics["student"]["disk_mb_pytorch"] = disk_mb(staged / "encoder" / "model.safetensors",
-                                                            staged / "head.safetensors")
-            metrics["student"]["disk_mb"] = (disk_mb(staged / SERVED_FILE[served.backend]) if served is not pytorch
-                                             else metrics["student"]["disk_mb_pytorch"])
-            if onnx_report:
-                metrics["student"]["onnx"] = onnx_report
-            eval_files = self.inputs.test or self.inputs.valid
-            metrics["test_set"] = {"file": ", ".join(map(str, eval_files)) or "validation split",
-                                   "messages": len(self.eval_set)}
-            metrics["teacher"].update(model=config.teacher, training=self.teacher_training,
-                                      finetuned=self.teacher_finetuned, trained_with_student=config.mutual)
-            metrics["student"].update(model=config.student, layers_kept=self.kept_layers, warm_start=self.warm_start,
-                                      layer_map=self.layer_map, training=self.student_training,
-                                      temperature=served.temperature, oos_threshold=threshold)
-            metrics["train_messages"], metrics["valid_messages"] = len(self.train_set), len(self.valid_set)
-            if self.unlabelled:
-                metrics["unlabelled"] = self.unlabelled
-            metrics["device"] = str(self.device)
-            metrics["ranks"] = self.ranks.world
+            scored = score_side_by_side(self._scoring_inputs(onnx), served, pytorch, retriever, threshold)
+            teacher, student = scored.teacher, scored.student
+            teacher.disk_mb = disk_mb(self.teacher_dir / "model.safetensors")
+            student.disk_mb_pytorch = disk_mb(staged / "encoder" / "model.safetensors", staged / "head.safetensors")
+            student.disk_mb = (disk_mb(staged / SERVED_FILE[served.backend]) if served is not pytorch
+                               else student.disk_mb_pytorch)
+            if onnx is not None:
+                student.onnx = onnx
+            teacher.model, teacher.training = config.teacher, Training.model_validate(self.teacher_training)
+            teacher.finetuned, teacher.trained_with_student = self.teacher_finetuned, config.mutual
+            student.model, student.layers_kept = config.student, self.kept_layers
+            student.warm_start, student.layer_map = HeadFit.model_validate(self.warm_start), self.layer_map
+            student.training = Training.model_validate(self.student_training)
+            student.temperature, student.oos_threshold = served.temperature, threshold
             self.stages.done("evaluate")
-            metrics["stages_s"] = self.stages.times
-            metrics["stages_samples_per_s"] = self.stages.samples_per_s
+            eval_files = self.inputs.test or self.inputs.valid
+            metrics = Metrics(**dict(scored),
+                              test_set=EvalSet(file=", ".join(map(str, eval_files)) or "validation split",
+                                               messages=len(self.eval_set)),
+                              train_messages=len(self.train_set), valid_messages=len(self.valid_set),
+                              device=str(self.device), ranks=self.ranks.world, stages_s=self.stages.times,
+                              stages_samples_per_s=self.stages.samples_per_s)
+            if self.unlabelled is not None:
+                metrics.unlabelled = self.unlabelled
             if self.stages.gpu_peak_mib:
-                metrics["stages_gpu_peak_mib"] = self.stages.gpu_peak_mib
-            write_json(staged / "metrics.json", metrics)
+                metrics.stages_gpu_peak_mib = self.stages.gpu_peak_mib
+            write_json(staged / "metrics.json", metrics.dump())
             if self.run_log.exists():
                 shutil.copyfile(self.run_log, staged / "run_log.jsonl")
             write_model_card(staged / "MODEL_CARD.md", metrics, labels)
@@ -514,5 +528,5 @@ class DistillRun:
             registry.discard(staged)
             raise
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        print(f"[distill] published {artifact.version} at {artifact.path}", flush=True)
+        log.info("published %s at %s", artifact.version, artifact.path)
         return RunResult(artifact.path, metrics)

@@ -24,8 +24,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel
 
-from bot.artifact import Artifact, Registry, write_atomic, write_json
-from bot.nlu import IntentClassifier, scope_scores, softmax
+from bot.model.artifact import Artifact, Registry, write_atomic, write_json
+from bot.model.nlu import IntentClassifier, scope_scores, softmax
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
 from distill.gate import Evidence, GateSettings, Predictions, judge
@@ -213,10 +213,12 @@ def _report_start(current: Artifact, since, started, cleared, expired, harvest: 
 
 def _evidence(current: Artifact, candidate: Artifact, baseline: Artifact, golden: list[Example],
               training: TrainingSet) -> Evidence:
-    scored = predictions(current, golden)
+    scored, scored_candidate = predictions(current, golden), predictions(candidate, golden)
+    if scored is None or scored_candidate is None:
+        raise ValueError("the golden set is empty: the gate has nothing to judge on")
     kept = training.held_out_confirmations + training.held_out_earlier_corrections  # must not get worse
     return Evidence(
-        golden_current=scored, golden_candidate=predictions(candidate, golden),
+        golden_current=scored, golden_candidate=scored_candidate,
         golden_baseline=scored if baseline is current else predictions(baseline, golden),
         corrections_current=predictions(current, training.held_out_corrections),
         corrections_candidate=predictions(candidate, training.held_out_corrections),
@@ -227,6 +229,7 @@ def _evidence(current: Artifact, candidate: Artifact, baseline: Artifact, golden
 def _distil_and_gate(options: Options, registry: Registry, current: Artifact, harvest: Harvest,
                      training: TrainingSet, golden: list[Example], report: dict, batch: Path,
                      state: RedistillState) -> tuple[int, dict]:
+    assert state.baseline is not None, "redistill pins the baseline before training"
     train_file, unlabelled_file = batch / "train.jsonl", batch / "unlabelled.txt"
     templates = templates_with_new_intents(options.templates, harvest.new_intents, batch / "templates.yml")
     unlabelled = [" ".join(t.split()) for t in training.unlabelled]
@@ -241,19 +244,23 @@ def _distil_and_gate(options: Options, registry: Registry, current: Artifact, ha
                                            "student_layers": None})
     report["candidate_starts_from"] = config.student
     result = run(config, inputs, registry.root, options.cache_dir, force=True, publish=False)
+    assert result.artifact is not None, "a staged run's (rank 0's) result names its folder"
     candidate = Artifact(result.artifact)
     try:
-        export = result.metrics["student"].get("onnx") or {}
-        if export.get("served") == "torch":  # the serving image runs ONNX only: this one could not be served
+        metrics = result.metrics
+        assert metrics is not None  # a staged run's (rank 0's) result always has them
+        student = metrics.student
+        # the serving image runs ONNX only: a candidate served by PyTorch could not be served
+        if student.onnx is not None and student.onnx.served == "torch":
             registry.discard(candidate.path)
-            report["gate"] = [{"name": "onnx_export", "passed": False, "sentence": export["fallback"]}]
+            report["gate"] = [{"name": "onnx_export", "passed": False, "sentence": student.onnx.fallback}]
             return _finish(options, registry, report, REJECTED, "the ONNX export failed its agreement check")
         baseline = current if state.baseline == current.version else Artifact(registry.root / state.baseline)
         checks = judge(_evidence(current, candidate, baseline, golden, training), options.gate)
         report.update(gate=[c.to_dict() for c in checks], gate_settings=asdict(options.gate),
-                      int8_agreement=result.metrics["student"].get("onnx", {}),
+                      int8_agreement=student.onnx.dump() if student.onnx is not None else {},
                       new_intents=sorted(set(candidate.labels()) - set(current.labels())),
-                      unlabelled_used=result.metrics.get("unlabelled"))
+                      unlabelled_used=metrics.unlabelled.dump() if metrics.unlabelled is not None else None)
         if not all(c.passed for c in checks):
             registry.discard(candidate.path)
             state.data_digest = report["digest"]  # tried: a rejected base-data change does not rerun every night

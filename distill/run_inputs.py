@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.artifact import Artifact, Registry
+from bot.model.artifact import Artifact, Registry
 from distill.config import NOT_TRAINING, DistillConfig
 from distill.training_set import UnlabelledRules
 

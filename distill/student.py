@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from bot.encoder import SentenceEncoder
+from bot.model.encoder import SentenceEncoder
 
 
 def layers_to_keep(total: int, keep: int | list[int]) -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bot.encoder import SentenceEncoder
+from bot.model.encoder import SentenceEncoder
 from distill.distributed import Ranks, same_on_all_ranks
 from distill.linear_probe import fit_logistic_head
 from distill.losses import SoftTargetKDLoss

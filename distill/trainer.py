@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -128,6 +129,17 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+class _TrainState(TypedDict):
+    """What a checkpoint keeps of the run besides the model, optimizer, scheduler and rng."""
+
+    epoch: int
+    best_score: float
+    best_state: dict[str, torch.Tensor] | None
+    stale: int
+    history: list[dict[str, Any]]
+    done: bool
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint whole."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -151,7 +163,8 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
         group.setdefault("weight_decay", options.weight_decay)
     optimizer = torch.optim.AdamW(param_groups, fused=device.type == "cuda")
     scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
-    state = {"epoch": 0, "best_score": float("-inf"), "best_state": None, "stale": 0, "history": [], "done": False}
+    state: _TrainState = {"epoch": 0, "best_score": float("-inf"), "best_state": None, "stale": 0, "history": [],
+                          "done": False}
     if options.checkpoint is not None and options.checkpoint.exists():
         saved = torch.load(options.checkpoint, weights_only=False, map_location="cpu")  # saved on any device
         model.load_state_dict(saved.pop("model"))
@@ -186,15 +199,15 @@ def train(model: nn.Module, param_groups: list[dict], texts: TokenizedTexts,
             scheduler.step()
             running += loss.detach()
             step += 1
-        loss = float(running) / len(batches)  # waits for the epoch's last step
+        epoch_loss = float(running) / len(batches)  # waits for the epoch's last step
         seconds = time.perf_counter() - started
         model.eval()
         score = same_on_all_ranks(evaluate() if ranks.is_main else 0.0, ranks)
-        entry = {"epoch": epoch, "loss": loss, "valid_score": score, "lr": scheduler.get_last_lr()[0],
+        entry = {"epoch": epoch, "loss": epoch_loss, "valid_score": score, "lr": scheduler.get_last_lr()[0],
                  "train_s": round(seconds, 2), "samples_per_s": round(len(texts) / seconds, 1)}
         state["history"].append(entry)
         if ranks.is_main:
-            tqdm.write(f"{options.desc} epoch {epoch}: loss {loss:.4f}, valid {score:.4f}, "
+            tqdm.write(f"{options.desc} epoch {epoch}: loss {epoch_loss:.4f}, valid {score:.4f}, "
                        f"{entry['samples_per_s']:.0f} samples/s")
         if score >= state["best_score"]:  # a tie goes to the later epoch: trained longer, at a lower learning rate
             state["best_score"], state["stale"] = score, 0
@@ -233,4 +246,5 @@ def predict_logits(forward: Callable[[dict[str, torch.Tensor]], torch.Tensor], t
         if out is None:
             out = torch.empty(len(texts), logits.shape[-1], device=device)
         out[rows] = logits
+    assert out is not None, "predict_logits needs at least one text"
     return out.cpu()

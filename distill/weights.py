@@ -106,7 +106,7 @@ def _part_file(distribution: str) -> Path:
             from exc
     for entry in dist.files or ():
         if "/input/" in str(entry) and ".zip." in str(entry):
-            return Path(dist.locate_file(entry))
+            return Path(str(dist.locate_file(entry)))  # typed as a SimplePath; a pathlib.Path here
     raise WeightsError(f"package {distribution!r} holds no zip part")
 
 

@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bot.encoder import SentenceEncoder  # noqa: E402
+from bot.model.encoder import SentenceEncoder  # noqa: E402
 from distill.cache import EmbeddingCache  # noqa: E402
+from distill.cli import show_progress  # noqa: E402
 from distill.config import load_config  # noqa: E402
 from distill.pipeline import run  # noqa: E402
 from distill.run_inputs import RunInputs  # noqa: E402
@@ -148,10 +149,11 @@ def benchmark(name: str, inputs: RunInputs, description: str, tuned_on: str, rep
     parser.add_argument("--registry", type=Path, help="publish here (default: a temporary folder)")
     args = parser.parse_args()
     config = load_config(args.config, args.overrides)
+    show_progress()  # the pipeline's stage lines, as `distill run` shows them
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = run(config, inputs, args.registry or Path(tmp), force=True)
-    metrics = {**provenance(name), **result.metrics, "overrides": args.overrides, "tuned_on": tuned_on,
+    metrics = {**provenance(name), **result.metrics.dump(), "overrides": args.overrides, "tuned_on": tuned_on,
                "reported_on": reported_on, "wall_s": round(time.perf_counter() - start, 1)}
     print(table(metrics))
     suffix = "-with-overrides" if args.overrides else ""  # never in place of the defaults' result

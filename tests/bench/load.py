@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # tests.proxy
+sys.path.insert(0, str(ROOT))  # tests.helpers.proxy
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 TURNS_PER_CONVERSATION = 20
 MAX_ERROR_EXAMPLES = 5
@@ -251,7 +251,7 @@ def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace
         with contextlib.ExitStack() as stack:
             url = servers[0][1]
             if args.proxy:
-                from tests.proxy import nginx_in_front
+                from tests.helpers.proxy import nginx_in_front
 
                 url = stack.enter_context(nginx_in_front([u.removeprefix("http://") for _, u, _ in servers],
                                                          free_port(), workers=1))

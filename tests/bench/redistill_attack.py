@@ -37,7 +37,7 @@ from common import DATASETS, ROOT, Embedder, load_config, provenance, split
 from sqlalchemy import select
 from tqdm.auto import tqdm
 
-from bot.store import Conversation, Correction, Message, make_engine, make_sessionmaker
+from bot.infra.store import Conversation, Correction, Message, make_engine, make_sessionmaker
 from distill.calibration import fit_temperature
 from distill.data import Example, load_examples
 from distill.gate import Evidence, GateSettings, Predictions, judge

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from common import DATASETS, ROOT, RunInputs, load_config, provenance, run, split
 
-from bot.artifact import Artifact, Registry
-from bot.nlu import IntentClassifier
-from bot.store import Conversation, Correction, Message, make_engine, make_sessionmaker
+from bot.infra.store import Conversation, Correction, Message, make_engine, make_sessionmaker
+from bot.model.artifact import Artifact, Registry
+from bot.model.nlu import IntentClassifier
 from distill.data import load_examples
 from distill.redistill import Options, predictions, redistill
 
@@ -97,7 +97,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**provenance("redistill_banking77"), **report, "test_accuracy": accuracy,
                                     "golden_messages": len(golden),
-                                    "first_run_teacher_accuracy_on_golden": first.metrics["teacher"]["accuracy"],
+                                    "first_run_teacher_accuracy_on_golden": first.metrics.teacher.accuracy,
                                     "wall_s": round(time.perf_counter() - start, 1)}, indent=2, default=str) + "\n")
     print(f"report written to {args.out}")
 

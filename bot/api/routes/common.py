@@ -1,0 +1,54 @@
+"""What every route module needs: the client's address, publishing events, counting turns, visitor errors."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from fastapi import HTTPException, Request
+
+from bot.conversation.dialogue import (
+    IdentityRefused,
+    NotAllowedNow,
+    SessionForbidden,
+    SessionNotFound,
+    TooManyConversations,
+    TurnResult,
+)
+from bot.conversation.policy import Decision
+from bot.infra import telemetry
+from bot.infra.events import Event, EventBus
+from bot.infra.guards import client_key
+
+
+def client_address(request: Request) -> str:
+    """The visitor's address as the limits count it: the socket's peer, or what a trusted proxy says
+    (DISTILBOT_TRUSTED_PROXIES); an IPv6 client by its /64."""
+    return client_key(request.client.host if request.client else None)
+
+
+async def publish(bus: EventBus, events: list[Event]) -> None:
+    for event in events:
+        for channel in event.channels:
+            await bus.publish(channel, event.payload)
+
+
+def count_turn(turn: TurnResult) -> None:
+    telemetry.DECISIONS.labels(turn.decision.value).inc()
+    telemetry.INTENTS.labels(turn.prediction.top.name).inc()
+    if turn.decision is Decision.HANDOFF:
+        telemetry.HANDOFFS.inc()
+
+
+@contextmanager
+def visitor_errors():
+    """The visitor-side exceptions as HTTP errors with their message."""
+    try:
+        yield
+    except SessionNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (SessionForbidden, IdentityRefused) as exc:
+        raise HTTPException(403, str(exc)) from None
+    except TooManyConversations as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": "3600"}) from None
+    except NotAllowedNow as exc:
+        raise HTTPException(409, str(exc)) from None

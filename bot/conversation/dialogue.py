@@ -1,0 +1,378 @@
+"""One turn of a conversation: find the session, understand the message, decide, reply, remember."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import re
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversation.action_runner import ActionRunner, FormState
+from bot.conversation.actions import SLOT_PARSERS, in_turn
+from bot.conversation.client_caps import Cap, ClientCaps
+from bot.conversation.ownership import identity_is_valid
+from bot.conversation.policy import Decision, decide
+from bot.desk.agents import token_digest
+from bot.desk.desk import message_events, status_event
+from bot.infra.events import Event
+from bot.infra.guards import client_hash
+from bot.infra.store import Conversation, ConversationStatus, Message, locked_conversation, utcnow
+from bot.model.domain import FORMS, required_slots
+from bot.model.nlu import IntentScore, Prediction
+from bot.model.served_model import ServedModel
+from bot.model.templates import Button
+
+FALLBACK_TEXT = "Sorry, I didn't quite get that. Could you say it in other words?"
+FALLBACK_AGAIN_TEXT = "I'm still not sure what you need. Would you like to talk to a person?"
+FALLBACK_HANDOFF_TEXT = "I'm sorry, I can't work this out. I'm passing you to a person."
+CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
+HANDOFF_CAPPED_TEXT = ("Our team can't take more requests from your connection right now. Please try again "
+                       "later, or write to us by e-mail.")
+HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
+TURN_ATTEMPTS = 3
+
+_SLOT_PATTERNS = {
+    "order_id": re.compile(r"\b(?:#\s*)?nw[\s-]*(\d{6})\b", re.IGNORECASE),
+    "email": re.compile(r"\b([\w.+-]+@[\w-]+\.[\w.-]+)\b"),
+}
+_INTENT_PAYLOAD = re.compile(r"^/([A-Za-z0-9_]+)$")
+
+
+class SessionNotFound(Exception):
+    pass
+
+
+class SessionForbidden(Exception):
+    pass
+
+
+class NotAllowedNow(Exception):
+    """Something the visitor cannot do in the conversation's present state (the message says why)."""
+
+
+class IdentityRefused(Exception):
+    """The host site's identity for the visitor could not be verified (the message says why)."""
+
+
+class TooManyConversations(Exception):
+    """This client address started as many conversations as an hour allows."""
+
+
+class ConversationChanged(Exception):
+    """Someone else (an agent taking over) changed the conversation while this turn was worked on."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The host site's word for who its logged-in visitor is: the customer id and the HMAC-SHA256 of it,
+    keyed with the secret the shop and the bot share (DISTILBOT_IDENTITY_SECRET)."""
+
+    user_id: str
+    user_hash: str
+    email: str | None = None
+    """Given by the shop's page beside the id; not covered by the hash, so shown to agents, never proof."""
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+
+
+@dataclass
+class TurnResult:
+    session_id: str
+    session_token: str | None
+    """Only on the first turn: the secret the visitor must present to continue the session."""
+    replies: list[Reply]
+    prediction: Prediction
+    template: str | None
+    decision: Decision
+    model_version: str
+    status: ConversationStatus
+    """The conversation's status after the turn."""
+    status_changed: bool
+    message_id: int
+    """The stored id of the visitor's message."""
+    reply_ids: list[int]
+    """The stored ids of `replies` (a visitor gives feedback on one by its id)."""
+    events: list[Event]
+    """What the visitor's other tabs and the agents' consoles are told about this turn."""
+
+
+def extract_slots(text: str) -> dict[str, str]:
+    """Values the visitor gave in passing (an order number, an e-mail address)."""
+    slots = {}
+    if match := _SLOT_PATTERNS["order_id"].search(text):
+        slots["order_id"] = f"NW{match.group(1)}"
+    if match := _SLOT_PATTERNS["email"].search(text):
+        slots["email"] = match.group(1)
+    return slots
+
+
+def intent_title(intent: str) -> str:
+    return intent.replace("_", " ").capitalize()
+
+
+class ChatService:
+    def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
+                 handoff_after_failures: int = 3, predict=None, identity_secret: str | None = None,
+                 caps: ClientCaps | None = None):
+        """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
+        Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
+        `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
+        model (by default directly; the API passes its micro-batcher). `identity_secret` verifies the host
+        site's identities; `caps` limits new conversations and hand-offs per client address."""
+        self.sessions = sessions
+        self.identity_secret = identity_secret
+        self.caps = caps or ClientCaps("off", "off")
+        self.model_source = model_source
+        self.predict = predict or (lambda classifier, text: classifier.predict(text))
+        self.actions = actions or ActionRunner()
+        self.handoff_after_failures = handoff_after_failures
+        # SQLite has one writer at a time: taking turns here is a precise hand-over, where waiting on the
+        # database's lock means sleeping and retrying. PostgreSQL needs no such thing.
+        is_sqlite = sessions.kw["bind"].dialect.name == "sqlite"
+        self.commit_lock = threading.Lock() if is_sqlite else contextlib.nullcontext()
+
+    @staticmethod
+    def _new(db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+        """A new conversation, added to the session but not yet written (see `handle`). It keeps a hash of the
+        client's address (`client`, as the caps count it), by which the harvest caps what one client teaches."""
+        token = secrets.token_urlsafe(24)
+        conversation = Conversation(id=uuid.uuid4().hex, token_hash=token_digest(token), slots={}, sender=sender,
+                                    client_hash=client_hash(client), status=ConversationStatus.BOT, failures=0,
+                                    created_at=utcnow())
+        db.add(conversation)
+        return conversation, token
+
+    def _new_capped(self, db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+        if not self.caps.allow(Cap.NEW_CONVERSATION, client):
+            raise TooManyConversations("too many new conversations from your address this hour; continue an "
+                                       "open one or try again later")
+        return self._new(db, client, sender)
+
+    def _open(self, db, session_id: str | None, token: str | None,
+              client: str | None) -> tuple[Conversation, str | None]:
+        if session_id is None:
+            return self._new_capped(db, client)
+        return self.visitor_conversation(db, session_id, token, lock=True), None
+
+    @classmethod
+    def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
+        """The conversation, if `token` is its secret: a visitor reaches only their own."""
+        conversation = (locked_conversation(db, Conversation.id == session_id) if lock
+                        else db.get(Conversation, session_id))
+        if conversation is None:
+            raise SessionNotFound(f"no conversation with id {session_id!r}")
+        if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
+            raise SessionForbidden("this conversation needs its session token (Authorization: Bearer …)")
+        return conversation
+
+    def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
+        """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
+        conversation = locked_conversation(db, Conversation.sender == sender)
+        return (conversation, None) if conversation is not None else self._new_capped(db, client, sender)
+
+    def verified_customer(self, identity: Identity | None) -> str | None:
+        """The customer id the host site vouched for, or None for an anonymous visitor."""
+        if identity is None:
+            return None
+        if not self.identity_secret:
+            raise IdentityRefused("identity: identity verification is not enabled on this server "
+                                  "(DISTILBOT_IDENTITY_SECRET is not set)")
+        if not identity_is_valid(self.identity_secret, identity.user_id, identity.user_hash):
+            raise IdentityRefused("identity: user_hash is not the HMAC-SHA256 of user_id with the shop's secret")
+        return identity.user_id
+
+    @staticmethod
+    def _claim(db: Session, conversation: Conversation, status_before: ConversationStatus) -> None:
+        """Write-lock the conversation's row, if it still has the status the turn started from; else someone
+        took it over meanwhile and the turn is worked again. On PostgreSQL the row lock taken at the start
+        already holds agents off; on SQLite this first write takes the database's write lock."""
+        claimed = cast(CursorResult, db.execute(update(Conversation).where(Conversation.id == conversation.id,
+                                                                           Conversation.status == status_before)
+                                                .values(updated_at=utcnow()).execution_options(synchronize_session=False)))
+        if claimed.rowcount != 1:
+            raise ConversationChanged(conversation.id)
+
+    def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
+        prediction = self.predict(model.classifier, text)
+        payload = _INTENT_PAYLOAD.match(text.strip())
+        if payload and payload.group(1) in model.classifier.labels:
+            return Prediction([IntentScore(payload.group(1), 1.0)], prediction.embedding), True
+        return prediction, False
+
+    def handle(self, text: str, session_id: str | None = None, token: str | None = None,
+               sender: str | None = None, identity: Identity | None = None,
+               client: str | None = None) -> TurnResult:
+        """One visitor message: by session id and token (our API) or by sender id (Rasa REST channel).
+        `identity` is the host site's verified customer; `client` the visitor's address (for the caps)."""
+        model = self.model_source()
+        prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
+        decision = decide(prediction, model.policy, explicit)
+        customer = identity if self.verified_customer(identity) else None
+        for attempt in range(TURN_ATTEMPTS):
+            try:
+                return self._turn(model, text, prediction, decision, session_id, token, sender, customer, client)
+            except ConversationChanged:
+                if attempt == TURN_ATTEMPTS - 1:
+                    raise NotAllowedNow("the conversation changed while this message was handled; "
+                                        "send it again") from None
+        raise AssertionError("unreachable")
+
+    def _turn(self, model: ServedModel, text: str, prediction: Prediction, decision: Decision,
+              session_id: str | None, token: str | None, sender: str | None, customer: Identity | None,
+              client: str | None) -> TurnResult:
+        """The turn's one transaction: read the conversation, respond, store, commit."""
+        with self.sessions() as db, db.no_autoflush:  # nothing written until the commit below
+            conversation, new_token = (self._by_sender(db, sender, client) if sender is not None
+                                       else self._open(db, session_id, token, client))
+            if conversation.customer_id is not None and customer is None:  # signed out, or someone else
+                raise SessionForbidden("this conversation belongs to a signed-in customer: send their identity, "
+                                       "or start a new conversation")
+            if customer is not None:
+                if conversation.customer_id not in (None, customer.user_id):
+                    raise SessionForbidden("this conversation belongs to another signed-in customer")
+                conversation.customer_id = customer.user_id
+                conversation.customer_email = customer.email or conversation.customer_email
+            status_before = conversation.status
+            if conversation.status == ConversationStatus.RESOLVED:  # the visitor writes again: the bot takes it up
+                conversation.status, conversation.agent_id = ConversationStatus.BOT, None
+            if conversation.status == ConversationStatus.BOT:
+                with in_turn(model.retriever.book, db):
+                    decision, template, replies = self._respond(model, conversation, text, prediction, decision)
+                waiting = conversation.status == ConversationStatus.WAITING_FOR_AGENT
+                if waiting and not self.caps.allow(Cap.HANDOFF, client):
+                    conversation.status = ConversationStatus.BOT
+                    decision, replies = Decision.FALLBACK, [Reply(HANDOFF_CAPPED_TEXT)]
+            else:
+                decision, template, replies = Decision.SILENT, None, []
+            top = prediction.top
+            stored = [Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
+                              confidence=top.confidence,
+                              ranking=[{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
+                              model_version=model.version)]
+            stored += [Message(conversation_id=conversation.id, role="bot", text=reply.text,
+                               buttons=[b.model_dump() for b in reply.buttons] or None,
+                               template=template, decision=decision.value, model_version=model.version)
+                       for reply in replies]
+            db.add_all(stored)
+            conversation.updated_at = utcnow()
+            with self.commit_lock:
+                if new_token is None:
+                    self._claim(db, conversation, status_before)
+                db.flush()
+                changed = conversation.status != status_before
+                events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
+                db.commit()
+            return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
+                              conversation.status, changed, stored[0].id, [m.id for m in stored[1:]], events)
+
+    def history(self, session_id: str, token: str | None) -> tuple[Conversation, list[Message]]:
+        with self.sessions() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            return conversation, list(conversation.messages)
+
+    def feedback(self, session_id: str, token: str | None, message_id: int, value: str | None) -> Message:
+        """A visitor's thumbs up or down (or None to take it back) on one of the bot's messages."""
+        with self.sessions.begin() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            message = db.get(Message, message_id)
+            if message is None or message.conversation_id != conversation.id:
+                raise SessionNotFound(f"no message {message_id} in this conversation")
+            if message.role != "bot":
+                raise NotAllowedNow(f"message {message_id} is not the bot's; only the bot's answers take feedback")
+            message.feedback = value
+            return message
+
+    def rate(self, session_id: str, token: str | None, score: int) -> Conversation:
+        """Customer satisfaction, 1–5, once the conversation is resolved (a later rating replaces it)."""
+        with self.sessions.begin() as db:
+            conversation = self.visitor_conversation(db, session_id, token)
+            if conversation.status != ConversationStatus.RESOLVED:
+                raise NotAllowedNow(f"the conversation is {conversation.status.value!r}; it can be rated once resolved")
+            conversation.csat = score
+            return conversation
+
+    @staticmethod
+    def _answers_form(state: FormState, text: str) -> bool:
+        """The message reads as an answer to the form's question (an order number, an address, yes or no)."""
+        requested = state.slots.get("requested_slot")
+        return requested in SLOT_PARSERS and SLOT_PARSERS[requested](text) is not None
+
+    def _changes_subject(self, state: FormState, text: str, prediction: Prediction, decision: Decision) -> bool:
+        """A confident message of another intent that does not answer the form's question."""
+        answers = self._answers_form(state, text)
+        assert state.active_form is not None, "asked only while a form is active"
+        own_intent = prediction.top.name in FORMS[state.active_form]["intents"]
+        return decision is Decision.ANSWER and not answers and not own_intent
+
+    def _respond(self, model: ServedModel, conversation: Conversation, text: str, prediction: Prediction,
+                 decision: Decision) -> tuple[Decision, str | None, list[Reply]]:
+        """Run the policy's decision: business actions through rasa-sdk, fallback and clarify here."""
+        extracted = extract_slots(text)
+        # The verified customer comes from the conversation, never from what the visitor writes.
+        slots = {**(conversation.slots or {}), "customer_id": conversation.customer_id}
+        state = FormState(slots, conversation.active_form)
+        latest: dict[str, Any] = {
+            "text": text, "intent": {"name": prediction.top.name, "confidence": prediction.top.confidence},
+            "intent_ranking": [{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
+            "metadata": {}}
+        template, result = None, None
+        if state.active_form and self._changes_subject(state, text, prediction, decision):
+            state.active_form, state.slots["requested_slot"] = None, None
+        if not state.active_form:  # kept until a form needs them, and validated then
+            state.slots.update(extracted)
+        if state.active_form and (decision is not Decision.HANDOFF or self._answers_form(state, text)):
+            requested = state.slots.get("requested_slot")
+            # Values given in passing are checked like answers: none enters a form's slot unvalidated.
+            given = {k: v for k, v in extracted.items() if k in required_slots(state.active_form, state.slots)}
+            result = self.actions.continue_form(conversation.id, state, latest,
+                                                {**given, requested: text} if requested else given)
+            decision = Decision.FORM
+        elif decision is Decision.HANDOFF:
+            state.active_form, state.slots["requested_slot"] = None, None
+            result = self.actions.run("action_handoff", conversation.id, state, latest)
+        elif decision is Decision.ANSWER:
+            chosen = model.retriever.best_for_intent(prediction.embedding, prediction.top.name)
+            if chosen is None:
+                decision = Decision.FALLBACK  # an intent the knowledge base has no answer for
+            elif chosen.action in FORMS:
+                template, decision = chosen.id, Decision.FORM
+                result = self.actions.start_form(chosen.action, conversation.id, state, latest)
+            else:
+                template, latest["metadata"]["template"] = chosen.id, chosen.id
+                result = self.actions.run("action_answer", conversation.id, state, latest)
+        state.slots.pop("customer_id", None)
+        if conversation.sender is not None and not state.active_form:
+            # Rasa's REST channel names a conversation by its sender id alone, which a client may choose
+            # guessably: the e-mail address proves an order only for the form it was given in.
+            state.slots["email"] = None
+        conversation.slots, conversation.active_form = state.slots, state.active_form
+        if decision is Decision.FALLBACK:
+            conversation.failures += 1
+            if conversation.failures >= self.handoff_after_failures:
+                conversation.status, conversation.failures = ConversationStatus.WAITING_FOR_AGENT, 0
+                conversation.active_form, conversation.slots["requested_slot"] = None, None
+                return Decision.HANDOFF, None, [Reply(FALLBACK_HANDOFF_TEXT)]
+            if conversation.failures >= 2:
+                return decision, None, [Reply(FALLBACK_AGAIN_TEXT, [HUMAN_BUTTON])]
+            return decision, None, [Reply(FALLBACK_TEXT)]
+        conversation.failures = 0
+        if decision is Decision.CLARIFY:
+            options = [s.name for s in prediction.ranking[:3]]
+            buttons = [Button(title=intent_title(i), payload=f"/{i}") for i in options]
+            return decision, None, [Reply(CLARIFY_TEXT, buttons)]
+        assert result is not None, "every decision left here (answer, form, handoff) ran an action"
+        if result.paused:
+            conversation.status = ConversationStatus.WAITING_FOR_AGENT
+        return decision, template, [Reply(r.get("text") or "", [Button(**b) for b in r.get("buttons") or []])
+                                    for r in result.responses if r.get("text")]
