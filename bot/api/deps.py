@@ -71,8 +71,9 @@ async def get_sessions(services: ServicesDep) -> sessionmaker[Session]:
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
-    """A session for reading, closed when the request is done. Routes that write open their own transaction
-    (`SessionsDep`), so it commits before their events are published."""
+    """A session for reading, closed as soon as the route returns (scope "function" below), not once the
+    response has been sent: a slow client must not hold one of the pool's few connections. Routes that write
+    open their own transaction (`SessionsDep`), so it commits before their events are published."""
     with services.sessions() as db:
         yield db
 
@@ -91,7 +92,7 @@ async def get_model(services: ServicesDep) -> ServedModel:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 BusDep = Annotated[EventBus, Depends(get_bus)]
