@@ -6,7 +6,6 @@ tests/unit/test_registry_safety.py.)"""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -19,15 +18,7 @@ from tests.helpers.constants import DATA
 from tests.helpers.registries import add_version
 from tests.helpers.servers import metric, served, server_log
 from tests.helpers.tiny import tiny_overrides
-
-
-def poll(check, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"{what} not reached within {timeout} s")
+from tests.helpers.waiting import poll
 
 
 @pytest.fixture(scope="module")

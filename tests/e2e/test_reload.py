@@ -15,6 +15,7 @@ from bot.model.artifact import Registry
 from tests.helpers.registries import publish_copy
 from tests.helpers.servers import metric, served
 from tests.helpers.traffic import Reply, burst, failures, wait_for_replies
+from tests.helpers.waiting import poll
 
 USERS = 16
 MIN_REQUESTS = 32  # per user; users go on until enough replies came from the new version
@@ -36,14 +37,6 @@ def server(registry, tmp_path):
     with served(registry, f"sqlite:///{tmp_path / 'bot.db'}", {"DISTILBOT_RELOAD_INTERVAL_S": "0.5"}) as (url, _):
         yield url
 
-
-def poll(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"{what} not reached within {timeout} s")
 
 
 def test_a_version_published_under_load_is_served_without_a_failed_request(server, registry):

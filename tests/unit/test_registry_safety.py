@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from tests.helpers.constants import DATA, ROOT
 from tests.helpers.databases import migrated_to
 from tests.helpers.registries import add_version
 from tests.helpers.tiny import tiny_overrides
+from tests.helpers.waiting import poll
 
 STAGER = """
 import sys
@@ -48,14 +48,6 @@ def start_stager(root: Path, then: str) -> tuple[subprocess.Popen, Path]:
                                stdout=subprocess.PIPE, text=True)
     return process, Path(process.stdout.readline().strip())
 
-
-def poll(check, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"{what} not reached within {timeout} s")
 
 
 class Records(logging.Handler):
