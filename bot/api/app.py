@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batcher = MicroBatcher(settings.max_batch)
         caps = ClientCaps(settings.new_conversation_cap, settings.handoff_cap, settings.redis_url)
         chat = ChatService(sessions, lambda: holder.model, predict=batcher.predict,
+                           predict_async=batcher.predict_async,
                            handoff_after_failures=settings.handoff_after_failures,
                            identity_secret=settings.identity_secret, caps=caps)
         bus = make_bus(settings.redis_url, settings.redis_max_connections)

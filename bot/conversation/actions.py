@@ -25,7 +25,7 @@ from bot.conversation import ownership
 from bot.conversation.ownership import Owner, normalise_email
 from bot.infra.store import Order
 from bot.model.domain import required_slots
-from bot.model.templates import TemplateBook
+from bot.model.templates import Template, TemplateBook
 
 HANDOFF_TEXT = "I'm connecting you with a member of our team. Someone will be with you shortly."
 NOT_FOUND_TEXT = ("I couldn't find an order with that number for you. Please check the order number and the "
@@ -168,6 +168,14 @@ def _date(value: datetime | None) -> str:
     return value.strftime("%-d %B") if value else "soon"
 
 
+def answer_message(book: TemplateBook, template: Template, slots: dict[str, Any]) -> dict[str, Any]:
+    """What `action_answer` says for `template`: its text with the {slots} filled from the conversation's slots
+    and the book's defaults, and its buttons. The runtime calls this directly for the template it chose (the
+    SDK's executor would add only cost to a pure rendering); a Rasa assistant reaches it through the action."""
+    values = {**book.slots, **{k: v for k, v in slots.items() if v is not None}}
+    return {"text": template.render(values), "buttons": [b.model_dump() for b in template.buttons]}
+
+
 class ActionAnswer(Action):
     """Answer with a template: the one the retriever chose (message metadata) or the intent's first,
     its {slots} filled from the conversation and the template book's defaults."""
@@ -188,9 +196,7 @@ class ActionAnswer(Action):
             dispatcher.utter_message(text="Sorry, I have no answer for that yet. Would you like to talk to a person?")
             return []
         assert book is not None, "a template was found, so there is a template book"
-        values = {**book.slots, **{k: v for k, v in tracker.current_slot_values().items() if v is not None}}
-        dispatcher.utter_message(text=template.render(values),
-                                 buttons=[b.model_dump() for b in template.buttons],
+        dispatcher.utter_message(**answer_message(book, template, tracker.current_slot_values()),
                                  json_message={"template": template.id})
         return []
 

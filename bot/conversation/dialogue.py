@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import re
@@ -11,11 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import JSON, CursorResult, Table, bindparam, insert, inspect, select, update
+from sqlalchemy.orm import Session, lazyload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.conversation.action_runner import ActionRunner, FormState
-from bot.conversation.actions import SLOT_PARSERS, in_turn
+from bot.conversation.action_runner import ActionResult, ActionRunner, FormState
+from bot.conversation.actions import SLOT_PARSERS, answer_message, in_turn
 from bot.conversation.client_caps import Cap, ClientCaps
 from bot.conversation.ownership import identity_is_valid
 from bot.conversation.policy import Decision, decide
@@ -23,7 +25,7 @@ from bot.desk.agents import token_digest
 from bot.desk.desk import message_events, status_event
 from bot.infra.events import Event
 from bot.infra.guards import client_hash
-from bot.infra.store import Conversation, ConversationStatus, Message, locked_conversation, utcnow
+from bot.infra.store import Conversation, ConversationStatus, Message, utcnow
 from bot.model.domain import FORMS, required_slots
 from bot.model.nlu import IntentScore, Prediction
 from bot.model.served_model import ServedModel
@@ -43,6 +45,46 @@ _SLOT_PATTERNS = {
     "email": re.compile(r"\b([\w.+-]+@[\w-]+\.[\w.-]+)\b"),
 }
 _INTENT_PAYLOAD = re.compile(r"^/([A-Za-z0-9_]+)$")
+
+
+# What a visitor's turn may change of its conversation, and what it writes of a message.
+_TURN_COLUMNS = ("status", "slots", "active_form", "failures", "agent_id", "customer_id", "customer_email",
+                 "updated_at")
+_MESSAGE_COLUMNS = ("conversation_id", "role", "text", "intent", "confidence", "ranking", "template", "decision",
+                    "model_version", "buttons", "created_at")
+
+
+# A turn's statements, built once: building one costs more than running it on SQLite.
+_CONVERSATIONS, _MESSAGES = cast(Table, Conversation.__table__), cast(Table, Message.__table__)
+_BY_ID, _BY_SENDER = (select(Conversation).where(column == bindparam("key")).with_for_update(of=Conversation)
+                      .options(lazyload(Conversation.agent)) for column in (Conversation.id, Conversation.sender))
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
+# the SET clause is the columns the parameters name (_TURN_COLUMNS)
+_UPDATE_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("where_id"),
+                                                    _CONVERSATIONS.c.status == bindparam("where_status"))
+_INSERT_MESSAGES = (insert(_MESSAGES)  # no ranking or buttons: SQL NULL, not JSON null
+                    .values(ranking=bindparam("ranking", type_=JSON(none_as_null=True)),
+                            buttons=bindparam("buttons", type_=JSON(none_as_null=True)))
+                    .returning(_MESSAGES.c.id, sort_by_parameter_order=True))
+
+
+def _new_row(conversation: Conversation) -> dict:
+    return {"id": conversation.id, "token_hash": conversation.token_hash, "sender": conversation.sender,
+            "client_hash": conversation.client_hash, "reviewed": conversation.reviewed,
+            "created_at": conversation.created_at}
+
+
+def _for_turn(db: Session, by_sender: bool, key: str) -> Conversation | None:
+    """The conversation with this id (or sender id), its row locked until the turn's transaction ends (PostgreSQL;
+    SQLite writes one transaction at a time) and read as it is after any wait for the lock. Read without its
+    agent (a visitor's turn shows none: the bot or nobody has the conversation whenever a turn changes its
+    status) and detached, because the turn writes it back with one statement (`ChatService._save`), not through
+    the session."""
+    conversation = db.scalar(_BY_SENDER if by_sender else _BY_ID, {"key": key})
+    if conversation is not None:
+        db.expunge(conversation)
+        set_committed_value(conversation, "agent", None)
+    return conversation
 
 
 class SessionNotFound(Exception):
@@ -78,6 +120,15 @@ class Identity:
     user_hash: str
     email: str | None = None
     """Given by the shop's page beside the id; not covered by the hash, so shown to agents, never proof."""
+
+
+@dataclass(frozen=True)
+class Understood:
+    """What the model made of a message, worked out before the turn's transaction (no lock held meanwhile),
+    and the model that did it (a hot reload cannot pair one model's prediction with another's templates)."""
+
+    model: ServedModel
+    prediction: Prediction
 
 
 @dataclass
@@ -124,17 +175,20 @@ def intent_title(intent: str) -> str:
 class ChatService:
     def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
                  handoff_after_failures: int = 3, predict=None, identity_secret: str | None = None,
-                 caps: ClientCaps | None = None):
+                 caps: ClientCaps | None = None, predict_async=None):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
         `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
-        model (by default directly; the API passes its micro-batcher). `identity_secret` verifies the host
+        model (by default directly; the API passes its micro-batcher), `predict_async` likewise for `understand`
+        (by default in a thread). `identity_secret` verifies the host
         site's identities; `caps` limits new conversations and hand-offs per client address."""
         self.sessions = sessions
         self.identity_secret = identity_secret
         self.caps = caps or ClientCaps("off", "off")
         self.model_source = model_source
         self.predict = predict or (lambda classifier, text: classifier.predict(text))
+        self.predict_async = predict_async or (lambda classifier, text: asyncio.to_thread(self.predict, classifier,
+                                                                                          text))
         self.actions = actions or ActionRunner()
         self.handoff_after_failures = handoff_after_failures
         # SQLite has one writer at a time: taking turns here is a precise hand-over, where waiting on the
@@ -143,33 +197,33 @@ class ChatService:
         self.commit_lock = threading.Lock() if is_sqlite else contextlib.nullcontext()
 
     @staticmethod
-    def _new(db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
-        """A new conversation, added to the session but not yet written (see `handle`). It keeps a hash of the
-        client's address (`client`, as the caps count it), by which the harvest caps what one client teaches."""
+    def _new(client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+        """A new conversation, not yet written (the turn inserts it with its first messages: `_save`). It keeps
+        a hash of the client's address (`client`, as the caps count it), by which the harvest caps what one
+        client teaches."""
         token = secrets.token_urlsafe(24)
+        now = utcnow()
         conversation = Conversation(id=uuid.uuid4().hex, token_hash=token_digest(token), slots={}, sender=sender,
                                     client_hash=client_hash(client), status=ConversationStatus.BOT, failures=0,
-                                    created_at=utcnow())
-        db.add(conversation)
+                                    reviewed=False, created_at=now, updated_at=now, agent=None)
         return conversation, token
 
-    def _new_capped(self, db, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
+    def _new_capped(self, client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
         if not self.caps.allow(Cap.NEW_CONVERSATION, client):
             raise TooManyConversations("too many new conversations from your address this hour; continue an "
                                        "open one or try again later")
-        return self._new(db, client, sender)
+        return self._new(client, sender)
 
     def _open(self, db, session_id: str | None, token: str | None,
               client: str | None) -> tuple[Conversation, str | None]:
         if session_id is None:
-            return self._new_capped(db, client)
+            return self._new_capped(client)
         return self.visitor_conversation(db, session_id, token, lock=True), None
 
     @classmethod
     def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
         """The conversation, if `token` is its secret: a visitor reaches only their own."""
-        conversation = (locked_conversation(db, Conversation.id == session_id) if lock
-                        else db.get(Conversation, session_id))
+        conversation = _for_turn(db, False, session_id) if lock else db.get(Conversation, session_id)
         if conversation is None:
             raise SessionNotFound(f"no conversation with id {session_id!r}")
         if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
@@ -178,8 +232,8 @@ class ChatService:
 
     def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
         """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
-        conversation = locked_conversation(db, Conversation.sender == sender)
-        return (conversation, None) if conversation is not None else self._new_capped(db, client, sender)
+        conversation = _for_turn(db, True, sender)
+        return (conversation, None) if conversation is not None else self._new_capped(client, sender)
 
     def verified_customer(self, identity: Identity | None) -> str | None:
         """The customer id the host site vouched for, or None for an anonymous visitor."""
@@ -193,18 +247,40 @@ class ChatService:
         return identity.user_id
 
     @staticmethod
-    def _claim(db: Session, conversation: Conversation, status_before: ConversationStatus) -> None:
-        """Write-lock the conversation's row, if it still has the status the turn started from; else someone
-        took it over meanwhile and the turn is worked again. On PostgreSQL the row lock taken at the start
-        already holds agents off; on SQLite this first write takes the database's write lock."""
-        claimed = cast(CursorResult, db.execute(update(Conversation).where(Conversation.id == conversation.id,
-                                                                           Conversation.status == status_before)
-                                                .values(updated_at=utcnow()).execution_options(synchronize_session=False)))
-        if claimed.rowcount != 1:
-            raise ConversationChanged(conversation.id)
+    def _save(db: Session, conversation: Conversation, status_before: ConversationStatus | None,
+              messages: list[Message]) -> None:
+        """Write the turn: the conversation (inserted when new: `status_before` None; else updated only if it
+        still has the status the turn started from, or someone took it over meanwhile and the turn is worked
+        again), then its messages, which get their ids. Core statements: the turn knows every value, so the
+        ORM's unit of work would add only cost. On PostgreSQL the row lock taken at the start already holds
+        agents off; on SQLite this first write takes the database's write lock."""
+        connection = db.connection()
+        if status_before is None:
+            values = {column: getattr(conversation, column) for column in _TURN_COLUMNS}
+            connection.execute(_INSERT_CONVERSATION, [{**_new_row(conversation), **values}])
+        else:
+            # Only what the turn changed, as the ORM's flush would: on SQLite the turn read the row before it
+            # took the write lock, and a column another turn changed meanwhile must keep that turn's value.
+            attributes = inspect(conversation).attrs
+            values = {column: getattr(conversation, column) for column in _TURN_COLUMNS
+                      if column == "updated_at" or attributes[column].history.has_changes()}
+            saved = cast(CursorResult, connection.execute(
+                _UPDATE_CONVERSATION, {"where_id": conversation.id, "where_status": status_before, **values}))
+            if saved.rowcount != 1:
+                raise ConversationChanged(conversation.id)
+        rows = [{column: getattr(message, column) for column in _MESSAGE_COLUMNS} for message in messages]
+        for message, message_id in zip(messages, connection.execute(_INSERT_MESSAGES, rows).scalars(), strict=True):
+            message.id = message_id
 
-    def _understand(self, model: ServedModel, text: str) -> tuple[Prediction, bool]:
-        prediction = self.predict(model.classifier, text)
+    async def understand(self, text: str) -> Understood:
+        """Run the model on `text` without holding a thread while it waits (the API's way; `handle` then takes
+        the result)."""
+        model = self.model_source()
+        return Understood(model, await self.predict_async(model.classifier, text))
+
+    @staticmethod
+    def _explicit(model: ServedModel, text: str, prediction: Prediction) -> tuple[Prediction, bool]:
+        """A button's payload (`/intent`) names the intent outright."""
         payload = _INTENT_PAYLOAD.match(text.strip())
         if payload and payload.group(1) in model.classifier.labels:
             return Prediction([IntentScore(payload.group(1), 1.0)], prediction.embedding), True
@@ -212,11 +288,15 @@ class ChatService:
 
     def handle(self, text: str, session_id: str | None = None, token: str | None = None,
                sender: str | None = None, identity: Identity | None = None,
-               client: str | None = None) -> TurnResult:
+               client: str | None = None, understood: Understood | None = None) -> TurnResult:
         """One visitor message: by session id and token (our API) or by sender id (Rasa REST channel).
-        `identity` is the host site's verified customer; `client` the visitor's address (for the caps)."""
-        model = self.model_source()
-        prediction, explicit = self._understand(model, text)  # before the transaction: no lock held meanwhile
+        `identity` is the host site's verified customer; `client` the visitor's address (for the caps);
+        `understood` what `understand` made of `text` (None: the model runs here, before the transaction)."""
+        if understood is None:
+            model = self.model_source()
+            understood = Understood(model, self.predict(model.classifier, text))
+        model = understood.model
+        prediction, explicit = self._explicit(model, text, understood.prediction)
         decision = decide(prediction, model.policy, explicit)
         customer = identity if self.verified_customer(identity) else None
         for attempt in range(TURN_ATTEMPTS):
@@ -255,21 +335,20 @@ class ChatService:
                     decision, replies = Decision.FALLBACK, [Reply(HANDOFF_CAPPED_TEXT)]
             else:
                 decision, template, replies = Decision.SILENT, None, []
-            top = prediction.top
+            top, now = prediction.top, utcnow()
             stored = [Message(conversation_id=conversation.id, role="user", text=text, intent=top.name,
                               confidence=top.confidence,
                               ranking=[{"name": s.name, "confidence": s.confidence} for s in prediction.ranking],
-                              model_version=model.version)]
+                              model_version=model.version, created_at=now, agent=None)]
             stored += [Message(conversation_id=conversation.id, role="bot", text=reply.text,
                                buttons=[b.model_dump() for b in reply.buttons] or None,
-                               template=template, decision=decision.value, model_version=model.version)
+                               template=template, decision=decision.value, model_version=model.version,
+                               created_at=now, agent=None)
                        for reply in replies]
-            db.add_all(stored)
-            conversation.updated_at = utcnow()
+            conversation.updated_at = now
             with self.commit_lock:
-                if new_token is None:
-                    self._claim(db, conversation, status_before)
-                db.flush()
+                db.flush()  # what the actions changed (an order cancelled, a failed ownership proof)
+                self._save(db, conversation, None if new_token is not None else status_before, stored)
                 changed = conversation.status != status_before
                 events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
                 db.commit()
@@ -348,9 +427,9 @@ class ChatService:
             elif chosen.action in FORMS:
                 template, decision = chosen.id, Decision.FORM
                 result = self.actions.start_form(chosen.action, conversation.id, state, latest)
-            else:
-                template, latest["metadata"]["template"] = chosen.id, chosen.id
-                result = self.actions.run("action_answer", conversation.id, state, latest)
+            else:  # action_answer's reply, without the SDK's executor around it
+                template = chosen.id
+                result = ActionResult(responses=[answer_message(model.retriever.book, chosen, state.slots)])
         state.slots.pop("customer_id", None)
         if conversation.sender is not None and not state.active_form:
             # Rasa's REST channel names a conversation by its sender id alone, which a client may choose

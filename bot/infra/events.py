@@ -77,6 +77,10 @@ class EventBus(Protocol):
         """Best effort: never raises for an unreachable broker; False when the event reached only this
         process's subscribers (it is then counted as dropped)."""
 
+    async def publish_all(self, events: list[Event]) -> bool:
+        """Every event on each of its channels, in order, at once (one round trip to a broker); best effort
+        as `publish`."""
+
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict]]:
         """Events published on `channels` from the moment this context is entered."""
 
@@ -131,6 +135,12 @@ class InProcessBus:
 
     async def publish(self, channel: str, event: dict) -> bool:
         self.local.deliver(channel, event)
+        return True
+
+    async def publish_all(self, events: list[Event]) -> bool:
+        for event in events:
+            for channel in event.channels:
+                self.local.deliver(channel, event.payload)
         return True
 
     @contextlib.asynccontextmanager
@@ -226,6 +236,26 @@ class RedisBus:
         telemetry.EVENTS_DROPPED.labels("redis_unavailable").inc()
         self.local.deliver(channel, event)  # this replica's own sockets still hear it
         return False
+
+    async def publish_all(self, events: list[Event]) -> bool:
+        """One pipeline (one round trip) rather than a PUBLISH per event and channel: a turn has four to seven.
+        What Redis refused, or all of it when the pipeline itself failed, reaches this process's own sockets."""
+        pairs = [(channel, event.payload) for event in events for channel in event.channels]
+        failed = pairs
+        if self.available is not False and pairs:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for channel, payload in pairs:
+                        pipe.publish(self.prefix + channel, json.dumps(payload, default=str))
+                    results = await pipe.execute(raise_on_error=False)
+                failed = [pair for pair, result in zip(pairs, results) if isinstance(result, Exception)]
+            except Exception as exc:  # redis errors and OSError alike: best effort
+                telemetry.log.warning("event bus: could not publish %d events (%s)", len(pairs),
+                                      exc.__class__.__name__)
+        for channel, payload in failed:
+            telemetry.EVENTS_DROPPED.labels("redis_unavailable").inc()
+            self.local.deliver(channel, payload)  # this replica's own sockets still hear them
+        return not failed
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str):

@@ -1,16 +1,19 @@
 """Micro-batching of predictions: requests served at the same time share one model call.
 
-Request threads queue their message and wait; one worker thread takes everything queued (up to
-`max_batch`) and runs it as a batch. Nothing waits for a batch to fill, so a lone request pays no extra
-latency, while under load the model runs far fewer, larger calls and no two calls fight over the cores."""
+Requests queue their message and wait (a request thread with `predict`, a coroutine with `predict_async`);
+one worker thread takes everything queued (up to `max_batch`) and runs it as a batch. Nothing waits for a
+batch to fill, so a lone request pays no extra latency, while under load the model runs far fewer, larger
+calls and no two calls fight over the cores."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
 
 from bot.model.nlu import IntentClassifier, Prediction
+from bot.model.threads import MODEL_THREAD_PREFIX, name_this_thread
 
 _STOP = object()
 
@@ -28,11 +31,19 @@ class MicroBatcher:
         self.queue.put((classifier, text, future))
         return future.result()
 
+    async def predict_async(self, classifier: IntentClassifier, text: str) -> Prediction:
+        """Waits without holding a thread: a server's worker threads stay free for the turns' database work,
+        and every request that arrived meanwhile can join the next batch."""
+        future: Future = Future()
+        self.queue.put((classifier, text, future))
+        return await asyncio.wrap_future(future)
+
     def close(self) -> None:
         self.queue.put(_STOP)
         self.worker.join(timeout=10)
 
     def _work(self) -> None:
+        name_this_thread(MODEL_THREAD_PREFIX + "batcher")  # tokenises, runs the model, ranks: the model's CPU
         while True:
             items = [self.queue.get()]
             while len(items) < self.max_batch:
@@ -41,7 +52,8 @@ class MicroBatcher:
                 except queue.Empty:
                     break
             stop = any(item is _STOP for item in items)
-            items = [item for item in items if item is not _STOP]
+            # a request whose caller went away (cancelled) is dropped; the others can no longer be cancelled
+            items = [item for item in items if item is not _STOP and item[2].set_running_or_notify_cancel()]
             by_model: dict[int, list] = {}
             for item in items:  # during a hot reload two models can be in use at once
                 by_model.setdefault(id(item[0]), []).append(item)

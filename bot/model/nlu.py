@@ -18,6 +18,7 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from bot.model.artifact import Artifact, ArtifactError
+from bot.model.threads import MODEL_THREAD_PREFIX, naming_new_threads
 from bot.model.tokens import encode, from_hugging_face, length_sorted_batches, load_tokenizer, saved_max_length
 
 ONNX_FP32, ONNX_INT8 = "model.onnx", "model.int8.onnx"
@@ -91,7 +92,8 @@ class OnnxStudent:
         if not spin:  # a server's other threads need the cores more than the model's idle threads do
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        with naming_new_threads(MODEL_THREAD_PREFIX + "onnx"):  # the session starts its thread pool
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}

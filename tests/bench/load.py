@@ -1,11 +1,14 @@
 """Load benchmark: many virtual users chatting at once with a real uvicorn server serving the real student,
 or with several replicas of it behind nginx (the proxy settings of deploy/compose.yaml).
 
-Each virtual user holds its own conversation (session id + bearer token), sends the test set's messages in a
-shuffled but fixed order and starts a new conversation every 20 turns. Every concurrency level runs a warm-up
-(not counted), then `--duration` measured seconds; the table and the JSON give requests, req/s, latency
-percentiles and errors per level, with the served model version and the machine. With `--replicas 1 2
---proxy` both setups run one after the other in the same invocation, so their figures compare side by side:
+Each virtual user holds one customer's conversation after another (tests/bench/conversations.py: questions
+answered from templates, orders tracked and cancellations declined through the forms, out-of-scope messages,
+requests for a person), each message a request that waits for the one before. Every concurrency level runs a
+warm-up (not counted), then `--duration` measured seconds. Per level the table and the JSON give requests,
+req/s, latency percentiles, errors, the decisions the bot took (the mix as served), and for servers the
+benchmark started, the CPU seconds their processes used per turn and the model's share of them (the threads
+the model computes on: bot/model/threads.py). With `--replicas 1 2 --proxy` both setups run one after the
+other in the same invocation, so their figures compare side by side:
 
     python tests/bench/load.py --registry var/registry --replicas 1 2 --proxy \
         --db postgresql+psycopg://postgres@127.0.0.1:5432/test --redis redis://127.0.0.1:6379/0
@@ -26,14 +29,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # tests.helpers.proxy
+sys.path.insert(0, str(ROOT))  # tests.helpers.proxy, tests.bench.conversations, bot.model.threads
+
+from bot.model.threads import is_model_thread  # noqa: E402
+from tests.bench import profiling  # noqa: E402
+from tests.bench.conversations import MIX, Corpus, conversation  # noqa: E402
+
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-TURNS_PER_CONVERSATION = 20
 MAX_ERROR_EXAMPLES = 5
 SEED = 0
 
@@ -67,20 +77,16 @@ def parse_args() -> argparse.Namespace:
                                      "SQLite file per setup)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment variable for the started server (repeatable)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the started servers with py-spy during the levels: collapsed stacks are "
+                             "written to DIR and the top frames printed. The sampler takes CPU too, so a profiled "
+                             "run's figures are not the ones to quote")
     args = parser.parse_args()
     if max(args.replicas) > 1 and not (args.proxy and args.redis):
         parser.error("more than one replica needs --proxy (one address to load) and --redis (shared live events)")
-    if args.url and (args.proxy or args.replicas != [1]):
-        parser.error("--url benchmarks a running server: no --replicas or --proxy with it")
+    if args.url and (args.proxy or args.replicas != [1] or args.profile):
+        parser.error("--url benchmarks a running server: no --replicas, --proxy or --profile with it")
     return args
-
-
-def load_messages() -> list[str]:
-    """The test set's messages: a realistic mix of intents, phrasings and out-of-scope requests."""
-    lines = (ROOT / "data" / "test.jsonl").read_text().splitlines()
-    messages = [json.loads(line)["text"] for line in lines if line.strip()]
-    random.Random(SEED).shuffle(messages)
-    return messages
 
 
 def distil(registry: Path) -> None:
@@ -144,45 +150,56 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-async def user(client: httpx.AsyncClient, messages: list[str], offset: int, warm_end: float, end: float,
-               latencies: list[float], errors: list[str], counts: dict) -> None:
-    """One visitor: its own conversation, renewed every TURNS_PER_CONVERSATION turns or after an error."""
-    session_id = token = None
-    turn = 0
-    i = offset
+@dataclass
+class Tally:
+    """What one level's virtual users saw in the measured window."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    decisions: Counter = field(default_factory=Counter)
+    completed: int = 0
+    """Turns answered inside the window, wherever they started: what the servers' CPU in it was spent on."""
+
+
+async def user(client: aiohttp.ClientSession, corpus: Corpus, rng: random.Random, warm_end: float, end: float,
+               tally: Tally) -> None:
+    """One visitor after another, each holding one conversation (a new one after an error, too)."""
     while time.perf_counter() < end:
-        if turn == TURNS_PER_CONVERSATION:
-            session_id = token = None
-            turn = 0
-        body = {"message": messages[i % len(messages)]}
-        headers = {}
-        if session_id:
-            body["session_id"] = session_id
-            headers["Authorization"] = f"Bearer {token}"
-        i += 1
-        start = time.perf_counter()
-        error = None
-        try:
-            response = await client.post("/api/chat", json=body, headers=headers)
-            if response.is_success:
-                if session_id is None:
-                    data = response.json()
-                    session_id, token = data["session_id"], data["session_token"]
-                turn += 1
-            else:
-                error = f"HTTP {response.status_code}: {response.text[:200]}"
-        except Exception as exc:  # a load test counts every failure rather than stopping
-            error = f"{type(exc).__name__}: {exc}"[:200]
-        done = time.perf_counter()
-        if error:
-            session_id = token = None
-            turn = 0
-        if start >= warm_end and done <= end:
-            latencies.append(done - start)
+        session_id = token = None
+        for message in conversation(corpus, rng):
+            if time.perf_counter() >= end:
+                return
+            body = {"message": message}
+            headers = {}
+            if session_id:
+                body["session_id"] = session_id
+                headers["Authorization"] = f"Bearer {token}"
+            start = time.perf_counter()
+            error, decision = None, None
+            try:
+                async with client.post("/api/chat", json=body, headers=headers) as response:
+                    if response.status < 300:
+                        data = await response.json()
+                        session_id, token = data["session_id"], data.get("session_token") or token
+                        decision = data["decision"]
+                    else:
+                        error = f"HTTP {response.status}: {(await response.text())[:200]}"
+            except Exception as exc:  # a load test counts every failure rather than stopping
+                error = f"{type(exc).__name__}: {exc}"[:200]
+            done = time.perf_counter()
+            if not error and warm_end <= done <= end:
+                tally.completed += 1
+            if start >= warm_end and done <= end:
+                tally.latencies.append(done - start)
+                if error:
+                    tally.errors += 1
+                    if len(tally.error_examples) < MAX_ERROR_EXAMPLES:
+                        tally.error_examples.append(error)
+                else:
+                    tally.decisions[decision] += 1
             if error:
-                counts["errors"] += 1
-                if len(errors) < MAX_ERROR_EXAMPLES:
-                    errors.append(error)
+                break
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -195,42 +212,115 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-async def run_level(client: httpx.AsyncClient, messages: list[str], concurrency: int, warmup: float,
-                    duration: float) -> dict:
-    """Warm-up then measurement for one level; only requests sent and answered inside the window count."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    counts = {"errors": 0}
+@dataclass(frozen=True)
+class CpuTimes:
+    total: float
+    model: float
+    """Seconds on the threads named as the model's (bot/model/threads.py)."""
+
+    def __sub__(self, other: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.total - other.total, self.model - other.model)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(stat_file: Path) -> tuple[str, int]:
+    """A process's or thread's name and its user + system CPU time in clock ticks, from /proc's stat line."""
+    stat = stat_file.read_text()
+    name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    return name, int(rest[11]) + int(rest[12])  # fields 14 and 15: utime, stime
+
+
+def server_pids(root: int) -> list[int]:
+    """`root` and every process under it (uvicorn's workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                parents.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo += parents.get(pid, [])
+    return pids
+
+
+def cpu_times(roots: list[int]) -> CpuTimes:
+    """CPU seconds the server processes (and their workers) have used so far, and the model threads' part."""
+    total = model = 0
+    for root in roots:
+        for pid in server_pids(root):
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                total += _ticks(Path(f"/proc/{pid}/stat"))[1]
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with contextlib.suppress(OSError):
+                        name, ticks = _ticks(task / "stat")
+                        model += ticks if is_model_thread(name) else 0
+    return CpuTimes(total / TICK, model / TICK)
+
+
+async def run_level(client: aiohttp.ClientSession, corpus: Corpus, concurrency: int, warmup: float,
+                    duration: float, server_roots: list[int]) -> dict:
+    """Warm-up then measurement for one level; only requests sent and answered inside the window count, and
+    the servers' CPU is read at the window's start and end."""
+    tally = Tally()
     warm_end = time.perf_counter() + warmup
     end = warm_end + duration
-    stride = max(1, len(messages) // concurrency)
-    await asyncio.gather(*(user(client, messages, n * stride, warm_end, end, latencies, errors, counts)
-                           for n in range(concurrency)))
-    ms = sorted(1000 * x for x in latencies)
+
+    async def sample_cpu() -> CpuTimes | None:
+        await asyncio.sleep(max(0.0, warm_end - time.perf_counter()))
+        before = cpu_times(server_roots) if server_roots else None
+        await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        return cpu_times(server_roots) - before if server_roots else None
+
+    users = [user(client, corpus, random.Random(SEED * 1000 + n), warm_end, end, tally) for n in range(concurrency)]
+    cpu, *_ = await asyncio.gather(sample_cpu(), *users)
+    ms = sorted(1000 * x for x in tally.latencies)
+    answered = tally.completed
+    per_turn = {}
+    if cpu is not None and answered:
+        per_turn = {"cpu_ms_per_turn": round(1000 * cpu.total / answered, 2),
+                    "model_cpu_ms_per_turn": round(1000 * cpu.model / answered, 2),
+                    "other_cpu_ms_per_turn": round(1000 * (cpu.total - cpu.model) / answered, 2),
+                    "model_share": round(cpu.model / cpu.total, 3) if cpu.total else None,
+                    "server_cpu_s": round(cpu.total, 2)}
     return {"concurrency": concurrency, "requests": len(ms), "req_per_s": round(len(ms) / duration, 2),
             "p50_ms": round(percentile(ms, 0.5), 1), "p90_ms": round(percentile(ms, 0.9), 1),
             "p99_ms": round(percentile(ms, 0.99), 1), "max_ms": round(ms[-1], 1) if ms else float("nan"),
-            "errors": counts["errors"], "error_examples": errors}
+            "errors": tally.errors, "error_examples": tally.error_examples, **per_turn,
+            "decisions": dict(tally.decisions.most_common())}
 
 
-async def run_levels(url: str, args: argparse.Namespace, messages: list[str]) -> list[dict]:
+async def run_levels(url: str, args: argparse.Namespace, corpus: Corpus, server_roots: list[int]) -> list[dict]:
     size = max(args.concurrency)
-    # Idle connections expire before uvicorn's keep-alive (5 s) closes them, as nginx's do.
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:  # HTTP/1.1, keep-alive
+    # aiohttp, not httpx: on these 2 cores the client shares the CPU with the server, and httpx spends about
+    # 2.3 ms of CPU per request where aiohttp spends 0.4. Idle connections expire before uvicorn's keep-alive
+    # (5 s) closes them, as nginx's do.
+    connector = aiohttp.TCPConnector(limit=size, keepalive_timeout=4.0)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as client:
         levels = []
         for concurrency in args.concurrency:
             print(f"level {concurrency}: {args.warmup:g} s warm-up, {args.duration:g} s measured", flush=True)
-            levels.append(await run_level(client, messages, concurrency, args.warmup, args.duration))
+            levels.append(await run_level(client, corpus, concurrency, args.warmup, args.duration, server_roots))
         return levels
 
 
 def table(levels: list[dict]) -> str:
     cols = [("concurrency", "concurrency", "{}"), ("requests", "requests", "{}"), ("req/s", "req_per_s", "{:.1f}"),
             ("p50 ms", "p50_ms", "{:.1f}"), ("p90 ms", "p90_ms", "{:.1f}"), ("p99 ms", "p99_ms", "{:.1f}"),
-            ("max ms", "max_ms", "{:.1f}"), ("errors", "errors", "{}")]
+            ("max ms", "max_ms", "{:.1f}"), ("errors", "errors", "{}"), ("CPU ms/turn", "cpu_ms_per_turn", "{:.2f}"),
+            ("model ms", "model_cpu_ms_per_turn", "{:.2f}"), ("other ms", "other_cpu_ms_per_turn", "{:.2f}"),
+            ("model share", "model_share", "{:.0%}")]
     lines = ["  ".join(f"{title:>11}" for title, _, _ in cols)]
-    lines += ["  ".join(f"{fmt.format(level[key]):>11}" for _, key, fmt in cols) for level in levels]
+    lines += ["  ".join(f"{fmt.format(level[key]) if level.get(key) is not None else '-':>11}"
+                        for _, key, fmt in cols) for level in levels]
+    for level in levels:
+        total = sum(level["decisions"].values()) or 1
+        mix = ", ".join(f"{name} {count / total:.0%}" for name, count in level["decisions"].items())
+        lines.append(f"  decisions at concurrency {level['concurrency']}: {mix}")
     for level in levels:
         for example in level["error_examples"]:
             lines.append(f"  error at concurrency {level['concurrency']}: {example}")
@@ -238,7 +328,7 @@ def table(levels: list[dict]) -> str:
 
 
 def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace,
-              messages: list[str]) -> tuple[dict, list[dict]]:
+              corpus: Corpus) -> tuple[dict, list[dict]]:
     """Start `replicas` servers (and nginx in front with --proxy), load them level by level, stop them.
     Returns the health of the address loaded and the levels."""
     db_url = args.db or f"sqlite:///{tmp / f'bot-{replicas}.db'}"
@@ -257,7 +347,17 @@ def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace
                                                          free_port(), workers=1))
             health = wait_healthy(url, None)
             print(f"{replicas} replica(s){' behind nginx' if args.proxy else ''} at {url}", flush=True)
-            return health, asyncio.run(run_levels(url, args, messages))
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                samplers = [(profiling.start(proc.pid, args.profile / f"{log.stem}.txt"), log.stem)
+                            for proc, _, log in servers]
+            try:
+                return health, asyncio.run(run_levels(url, args, corpus, [proc.pid for proc, _, _ in servers]))
+            finally:
+                for sampler, name in samplers if args.profile else []:
+                    profiling.stop(sampler)
+                    print(f"\nprofile of {name} ({args.profile / f'{name}.txt'}):")
+                    print(profiling.summary(args.profile / f"{name}.txt"))
     finally:
         for proc, _, _ in servers:
             stop_server(proc)
@@ -265,7 +365,7 @@ def run_setup(replicas: int, registry: Path, tmp: Path, args: argparse.Namespace
 
 def main() -> int:
     args = parse_args()
-    messages = load_messages()
+    corpus = Corpus.load()
     setups = []
     with tempfile.TemporaryDirectory(prefix="distilbot-load-") as tmp_name:
         tmp = Path(tmp_name)
@@ -276,7 +376,7 @@ def main() -> int:
                 print(f"the server at {url} did not answer GET /health with 200", file=sys.stderr)
                 return 1
             setups.append({"replicas": None, "proxy": None, "url": url, "health": health,
-                           "levels": asyncio.run(run_levels(url, args, messages))})
+                           "levels": asyncio.run(run_levels(url, args, corpus, []))})
         else:
             registry = args.registry
             if registry is None:
@@ -288,7 +388,7 @@ def main() -> int:
                     return 1
             for replicas in args.replicas:
                 try:
-                    health, levels = run_setup(replicas, registry.resolve(), tmp, args, messages)
+                    health, levels = run_setup(replicas, registry.resolve(), tmp, args, corpus)
                 except RuntimeError as exc:
                     print(exc, file=sys.stderr)
                     return 1
@@ -304,7 +404,7 @@ def main() -> int:
                          "store": "given by --url" if args.url else (args.db or "sqlite (temporary)").split("@")[-1],
                          "redis": bool(args.redis)},
               "machine": machine, "duration_s": args.duration, "warmup_s": args.warmup,
-              "turns_per_conversation": TURNS_PER_CONVERSATION,
+              "traffic": MIX,
               "setups": [{k: v for k, v in setup.items() if k != "health"} for setup in setups]}
     for setup in setups:
         if setup["replicas"] is not None:

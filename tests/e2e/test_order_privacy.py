@@ -17,7 +17,7 @@ from bot.conversation.ownership import identity_hash
 from bot.conversation.policy import Decision
 from bot.desk.desk import get_conversation, reply
 from bot.infra.settings import Settings
-from bot.infra.store import Agent, Message, Order, make_engine, make_sessionmaker
+from bot.infra.store import Agent, Order, make_engine, make_sessionmaker
 from tests.helpers.constants import DATA
 
 SECRET = "shop-and-bot-only"
@@ -159,14 +159,18 @@ def test_a_cancellation_is_undone_when_its_turn_is_not_stored(demo_registry, tmp
     first = chat.handle("please cancel NW812034 my email is gus.lindqvist@example.com")
     assert "Shall I cancel order NW812034" in first.replies[0].text
 
-    @event.listens_for(sessions, "after_flush")
-    def fail_storing_the_turn(session, _context):
-        if any(isinstance(row, Message) and row.role == "bot" for row in session.new):
+    written = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def fail_storing_the_turn(_connection, _cursor, statement, *_):
+        written.append(statement.split()[0:3])
+        if statement.startswith("INSERT INTO messages"):
             raise RuntimeError("the store failed")
 
     with pytest.raises(RuntimeError, match="the store failed"):
         chat.handle("yes", first.session_id, first.session_token)
-    event.remove(sessions, "after_flush", fail_storing_the_turn)
+    event.remove(engine, "before_cursor_execute", fail_storing_the_turn)
+    assert ["UPDATE", "orders", "SET"] in written  # the order was changed, then rolled back with the turn
     with sessions() as db:
         assert db.get(Order, "NW812034").status == "processing"
     engine.dispose()
@@ -223,8 +227,9 @@ def test_the_bot_never_replies_after_an_agent_took_over(demo_registry, db_url):
     actions.configure(lambda: holder.model.retriever.book, sessions)
     first = ChatService(sessions, lambda: holder.model).handle("hello")
     runner = AgentStepsIn(sessions, first.session_id, agent_id)
-    turn = ChatService(sessions, lambda: holder.model, actions=runner).handle(
-        "how much does shipping cost?", first.session_id, first.session_token)
+    turn = ChatService(sessions, lambda: holder.model, actions=runner).handle(  # runs action_handoff
+        "I want to talk to a person", first.session_id, first.session_token)
+    assert runner.thread is not None, "the agent stepped in while an action ran"
     runner.thread.join(timeout=30)
     with sessions() as db:
         messages = [(m.role, m.text) for m in db.get(type(get_conversation(db, first.session_id)),

@@ -27,9 +27,7 @@ def client_address(request: Request) -> str:
 
 
 async def publish(bus: EventBus, events: list[Event]) -> None:
-    for event in events:
-        for channel in event.channels:
-            await bus.publish(channel, event.payload)
+    await bus.publish_all(events)
 
 
 def count_turn(turn: TurnResult) -> None:

@@ -25,8 +25,9 @@ async def rest_webhook(body: RasaMessage, request: Request, services: ServicesDe
     Rasa, the sender id alone names the conversation: a client must keep it unguessable."""
     check_length(services.settings, body.message)
     with visitor_errors():
+        understood = await services.chat.understand(body.message)
         turn = await run_in_threadpool(services.chat.handle, body.message, sender=body.sender,
-                                       client=client_address(request))
+                                       client=client_address(request), understood=understood)
     count_turn(turn)
     await publish(services.bus, turn.events)
     return [RasaReply(recipient_id=body.sender, text=r.text,

@@ -47,8 +47,10 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep,
     with visitor_errors():
         identity = (Identity(body.identity.user_id, body.identity.user_hash, body.identity.email)
                     if body.identity is not None else None)
+        understood = await services.chat.understand(body.message)
         turn = await run_in_threadpool(services.chat.handle, body.message, body.session_id,
-                                       bearer(authorization), identity=identity, client=client_address(request))
+                                       bearer(authorization), identity=identity, client=client_address(request),
+                                       understood=understood)
     count_turn(turn)
     await publish(services.bus, turn.events)
     top = turn.prediction.top

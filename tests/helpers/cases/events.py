@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from bot.infra.events import AGENTS, DESK, InProcessBus, RedisBus, conversation_channel, publish_revocation
+from bot.infra.events import AGENTS, DESK, Event, InProcessBus, RedisBus, conversation_channel, publish_revocation
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT_S = 5.0
@@ -69,6 +69,19 @@ class EventBusCases:
                 for channel, event in sent:
                     await bus.publish(channel, event)
                 assert await receive(events, 4) == [event for _channel, event in sent]
+
+        run(scenario, new_bus)
+
+    def test_publish_all_sends_each_event_on_each_of_its_channels_in_order(self, new_bus):
+        async def scenario(bus):
+            async with bus.subscribe(DESK) as desk, bus.subscribe(conversation_channel("c1")) as visitor:
+                sent = [Event((conversation_channel("c1"),), {"n": 1}), Event((DESK,), {"n": 2}),
+                        Event((conversation_channel("c1"), DESK), {"n": 3, "text": "naïve 🤖"})]
+                assert await bus.publish_all(sent) is True
+                assert await bus.publish_all([]) is True
+                desk_got, visitor_got = await asyncio.gather(receive(desk, 2), receive(visitor, 2))
+                assert desk_got == [{"n": 2}, {"n": 3, "text": "naïve 🤖"}]
+                assert visitor_got == [{"n": 1}, {"n": 3, "text": "naïve 🤖"}]
 
         run(scenario, new_bus)
 

@@ -202,8 +202,9 @@ class HarvestCases:
 
     def test_a_new_conversation_keeps_a_hash_of_its_clients_address_never_the_address(self, store):
         with store.sessions.begin() as db:
-            conversation, _token = ChatService._new(db, "203.0.113.5")
-            unknown, _token = ChatService._new(db, None)
+            conversation, _token = ChatService._new("203.0.113.5")
+            unknown, _token = ChatService._new(None)
+            db.add_all([conversation, unknown])
         with store.sessions() as db:
             assert db.get(Conversation, conversation.id).client_hash == client_hash("203.0.113.5")
             assert db.get(Conversation, unknown.id).client_hash is None
