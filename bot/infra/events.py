@@ -219,12 +219,15 @@ class RedisBus:
                 await asyncio.sleep(self.RETRY_S)
 
     def _deliver(self, channel: str, data: str) -> None:
+        channel = channel.removeprefix(self.prefix)
+        if not self.local.subscribers(channel):  # most events concern no socket of this process: not parsed
+            return
         try:
             event = json.loads(data)
         except ValueError:
             telemetry.log.warning("event bus: ignored a message that is not JSON on %s", channel)
             return
-        self.local.deliver(channel.removeprefix(self.prefix), event)
+        self.local.deliver(channel, event)
 
     async def publish(self, channel: str, event: dict) -> bool:
         if self.available is not False:  # while the listener knows Redis is down, do not wait on it
