@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     model_threads: int = Field(0, ge=0, description="CPU threads the ONNX model uses per process; 0: one per core "
                                "of the machine. Set it to the CPUs a container may use (its Kubernetes CPU "
                                "request), else every replica on a node starts one thread per node core.")
-    threads: int = Field(4, ge=1, description="Requests worked on at once by one server process (the rest queue in "
-                                              "arrival order).")
+    threads: int = Field(4, ge=1, description="Chat turns doing their database work at once in one server process "
+                                              "(the rest queue in arrival order; waiting for the model holds no "
+                                              "thread), and the store connections this needs.")
     max_batch: int = Field(32, ge=1, description="Most messages the model runs in one call when requests "
                                                   "arrive together (micro-batching).")
     max_message_chars: int = Field(2000, description="Longest accepted chat message, in characters.")
