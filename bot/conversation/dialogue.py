@@ -10,17 +10,16 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import JSON, CursorResult, Table, bindparam, insert, inspect, select, update
-from sqlalchemy.orm import Session, lazyload, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.action_runner import ActionResult, ActionRunner, FormState
 from bot.conversation.actions import SLOT_PARSERS, answer_message, in_turn
 from bot.conversation.client_caps import Cap, ClientCaps
 from bot.conversation.ownership import identity_is_valid
 from bot.conversation.policy import Decision, decide
+from bot.conversation.turn_store import ConversationChanged, load_for_turn, save_turn
 from bot.desk.agents import token_digest
 from bot.desk.desk import message_events, status_event
 from bot.infra.events import Event
@@ -47,46 +46,6 @@ _SLOT_PATTERNS = {
 _INTENT_PAYLOAD = re.compile(r"^/([A-Za-z0-9_]+)$")
 
 
-# What a visitor's turn may change of its conversation, and what it writes of a message.
-_TURN_COLUMNS = ("status", "slots", "active_form", "failures", "agent_id", "customer_id", "customer_email",
-                 "updated_at")
-_MESSAGE_COLUMNS = ("conversation_id", "role", "text", "intent", "confidence", "ranking", "template", "decision",
-                    "model_version", "buttons", "created_at")
-
-
-# A turn's statements, built once: building one costs more than running it on SQLite.
-_CONVERSATIONS, _MESSAGES = cast(Table, Conversation.__table__), cast(Table, Message.__table__)
-_BY_ID, _BY_SENDER = (select(Conversation).where(column == bindparam("key")).with_for_update(of=Conversation)
-                      .options(lazyload(Conversation.agent)) for column in (Conversation.id, Conversation.sender))
-_INSERT_CONVERSATION = insert(_CONVERSATIONS)
-# the SET clause is the columns the parameters name (_TURN_COLUMNS)
-_UPDATE_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("where_id"),
-                                                    _CONVERSATIONS.c.status == bindparam("where_status"))
-_INSERT_MESSAGES = (insert(_MESSAGES)  # no ranking or buttons: SQL NULL, not JSON null
-                    .values(ranking=bindparam("ranking", type_=JSON(none_as_null=True)),
-                            buttons=bindparam("buttons", type_=JSON(none_as_null=True)))
-                    .returning(_MESSAGES.c.id, sort_by_parameter_order=True))
-
-
-def _new_row(conversation: Conversation) -> dict:
-    return {"id": conversation.id, "token_hash": conversation.token_hash, "sender": conversation.sender,
-            "client_hash": conversation.client_hash, "reviewed": conversation.reviewed,
-            "created_at": conversation.created_at}
-
-
-def _for_turn(db: Session, by_sender: bool, key: str) -> Conversation | None:
-    """The conversation with this id (or sender id), its row locked until the turn's transaction ends (PostgreSQL;
-    SQLite writes one transaction at a time) and read as it is after any wait for the lock. Read without its
-    agent (a visitor's turn shows none: the bot or nobody has the conversation whenever a turn changes its
-    status) and detached, because the turn writes it back with one statement (`ChatService._save`), not through
-    the session."""
-    conversation = db.scalar(_BY_SENDER if by_sender else _BY_ID, {"key": key})
-    if conversation is not None:
-        db.expunge(conversation)
-        set_committed_value(conversation, "agent", None)
-    return conversation
-
-
 class SessionNotFound(Exception):
     pass
 
@@ -105,10 +64,6 @@ class IdentityRefused(Exception):
 
 class TooManyConversations(Exception):
     """This client address started as many conversations as an hour allows."""
-
-
-class ConversationChanged(Exception):
-    """Someone else (an agent taking over) changed the conversation while this turn was worked on."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +153,7 @@ class ChatService:
 
     @staticmethod
     def _new(client: str | None, sender: str | None = None) -> tuple[Conversation, str]:
-        """A new conversation, not yet written (the turn inserts it with its first messages: `_save`). It keeps
+        """A new conversation, not yet written (the turn inserts it with its first messages: `save_turn`). It keeps
         a hash of the client's address (`client`, as the caps count it), by which the harvest caps what one
         client teaches."""
         token = secrets.token_urlsafe(24)
@@ -223,7 +178,7 @@ class ChatService:
     @classmethod
     def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
         """The conversation, if `token` is its secret: a visitor reaches only their own."""
-        conversation = _for_turn(db, False, session_id) if lock else db.get(Conversation, session_id)
+        conversation = load_for_turn(db, False, session_id) if lock else db.get(Conversation, session_id)
         if conversation is None:
             raise SessionNotFound(f"no conversation with id {session_id!r}")
         if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
@@ -232,7 +187,7 @@ class ChatService:
 
     def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
         """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
-        conversation = _for_turn(db, True, sender)
+        conversation = load_for_turn(db, True, sender)
         return (conversation, None) if conversation is not None else self._new_capped(client, sender)
 
     def verified_customer(self, identity: Identity | None) -> str | None:
@@ -245,32 +200,6 @@ class ChatService:
         if not identity_is_valid(self.identity_secret, identity.user_id, identity.user_hash):
             raise IdentityRefused("identity: user_hash is not the HMAC-SHA256 of user_id with the shop's secret")
         return identity.user_id
-
-    @staticmethod
-    def _save(db: Session, conversation: Conversation, status_before: ConversationStatus | None,
-              messages: list[Message]) -> None:
-        """Write the turn: the conversation (inserted when new: `status_before` None; else updated only if it
-        still has the status the turn started from, or someone took it over meanwhile and the turn is worked
-        again), then its messages, which get their ids. Core statements: the turn knows every value, so the
-        ORM's unit of work would add only cost. On PostgreSQL the row lock taken at the start already holds
-        agents off; on SQLite this first write takes the database's write lock."""
-        connection = db.connection()
-        if status_before is None:
-            values = {column: getattr(conversation, column) for column in _TURN_COLUMNS}
-            connection.execute(_INSERT_CONVERSATION, [{**_new_row(conversation), **values}])
-        else:
-            # Only what the turn changed, as the ORM's flush would: on SQLite the turn read the row before it
-            # took the write lock, and a column another turn changed meanwhile must keep that turn's value.
-            attributes = inspect(conversation).attrs
-            values = {column: getattr(conversation, column) for column in _TURN_COLUMNS
-                      if column == "updated_at" or attributes[column].history.has_changes()}
-            saved = cast(CursorResult, connection.execute(
-                _UPDATE_CONVERSATION, {"where_id": conversation.id, "where_status": status_before, **values}))
-            if saved.rowcount != 1:
-                raise ConversationChanged(conversation.id)
-        rows = [{column: getattr(message, column) for column in _MESSAGE_COLUMNS} for message in messages]
-        for message, message_id in zip(messages, connection.execute(_INSERT_MESSAGES, rows).scalars(), strict=True):
-            message.id = message_id
 
     async def understand(self, text: str) -> Understood:
         """Run the model on `text` without holding a thread while it waits (the API's way; `handle` then takes
@@ -348,7 +277,7 @@ class ChatService:
             conversation.updated_at = now
             with self.commit_lock:
                 db.flush()  # what the actions changed (an order cancelled, a failed ownership proof)
-                self._save(db, conversation, None if new_token is not None else status_before, stored)
+                save_turn(db, conversation, None if new_token is not None else status_before, stored)
                 changed = conversation.status != status_before
                 events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
                 db.commit()

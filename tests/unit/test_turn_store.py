@@ -1,4 +1,4 @@
-"""How a visitor's turn writes its conversation back (ChatService._save): one UPDATE of only what the turn
+"""How a visitor's turn writes its conversation back (bot/conversation/turn_store.py): one UPDATE of only what the turn
 changed, guarded by the status the turn started from, and the turn's messages in one INSERT."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from bot.conversation.dialogue import ChatService, ConversationChanged, _for_turn
+from bot.conversation.dialogue import ChatService
+from bot.conversation.turn_store import ConversationChanged, load_for_turn, save_turn
 from bot.infra.store import Conversation, ConversationStatus, Message, make_engine, make_sessionmaker, utcnow
 
 
@@ -34,13 +35,13 @@ def test_a_column_the_turn_did_not_change_keeps_what_another_writer_stored_meanw
     engine, sessions = store
     conversation_id = open_conversation(sessions)
     with sessions() as turn:
-        mine = _for_turn(turn, False, conversation_id)
+        mine = load_for_turn(turn, False, conversation_id)
         assert mine is not None
         with sessions.begin() as other:
             other.get(Conversation, conversation_id).customer_id = "cust-1001"
         mine.failures, mine.updated_at = 1, utcnow()
         stored = [visitor_message(conversation_id)]
-        ChatService._save(turn, mine, ConversationStatus.BOT, stored)
+        save_turn(turn, mine, ConversationStatus.BOT, stored)
         turn.commit()
     with sessions() as db:
         saved = db.get(Conversation, conversation_id)
@@ -54,13 +55,13 @@ def test_a_turn_whose_conversation_changed_status_meanwhile_writes_nothing(store
     _engine, sessions = store
     conversation_id = open_conversation(sessions)
     with sessions() as turn:
-        mine = _for_turn(turn, False, conversation_id)
+        mine = load_for_turn(turn, False, conversation_id)
         assert mine is not None
         with sessions.begin() as other:  # an agent took it over
             other.get(Conversation, conversation_id).status = ConversationStatus.WITH_AGENT
         mine.failures, mine.updated_at = 1, utcnow()
         with pytest.raises(ConversationChanged):
-            ChatService._save(turn, mine, ConversationStatus.BOT, [visitor_message(conversation_id)])
+            save_turn(turn, mine, ConversationStatus.BOT, [visitor_message(conversation_id)])
         turn.rollback()
     with sessions() as db:
         saved = db.get(Conversation, conversation_id)
