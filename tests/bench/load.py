@@ -7,8 +7,10 @@ requests for a person), each message a request that waits for the one before. Ev
 warm-up (not counted), then `--duration` measured seconds. Per level the table and the JSON give requests,
 req/s, latency percentiles, errors, the decisions the bot took (the mix as served), and for servers the
 benchmark started, the CPU seconds their processes used per turn and the model's share of them (the threads
-the model computes on: bot/model/threads.py). With `--replicas 1 2 --proxy` both setups run one after the
-other in the same invocation, so their figures compare side by side:
+the model computes on: bot/model/threads.py). Only the `bot serve` processes are counted: with SQLite the
+database works inside them, while PostgreSQL, Redis and nginx run in processes of their own (on the same
+cores here), so CPU figures of the two stores do not compare. With `--replicas 1 2 --proxy` both setups run
+one after the other in the same invocation, so their figures compare side by side:
 
     python tests/bench/load.py --registry var/registry --replicas 1 2 --proxy \
         --db postgresql+psycopg://postgres@127.0.0.1:5432/test --redis redis://127.0.0.1:6379/0
@@ -413,6 +415,7 @@ def main() -> int:
         print(table(setup["levels"]))
     if len(setups) > 1:
         print(compare(setups))
+    print("CPU: of the `bot serve` processes only (not the client, PostgreSQL, Redis or nginx), per answered turn")
     print(f"model {result['server']['model_version']}  backend {result['server']['backend']}  store "
           f"{result['server']['store']}  |  {machine['cpu_count']} CPUs  Python {machine['python']}  "
           f"{machine['platform']}")

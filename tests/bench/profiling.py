@@ -1,6 +1,9 @@
 """A sampling profile of a running server (py-spy, which reads the process from outside, so the server needs no
-change) and the frames where its CPU goes: by own time (the frame on top of the stack) and by inclusive time
-(the frame anywhere in the stack), as shares of every sample taken."""
+change) and its top frames: by own time (the frame on top of the stack) and by inclusive time (the frame
+anywhere in the stack), as shares of the samples of its Python threads. onnxruntime's own pool threads have
+no Python stack and are not sampled (the calling thread's ONNX call is); threads waiting on a lock may be
+counted as busy (`Condition.wait`). The load benchmark's CPU columns are the measure of CPU; this says where
+the Python side spends it."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ RATE = 250
 """Samples per second: enough for a 20 s level to give thousands of samples, cheap enough not to starve the
 server on 2 cores."""
 _SAMPLE = re.compile(r"^(.*) (\d+)$")
-_LOCATION = re.compile(r" \((?:.*/)?((?:bot|distill|site-packages)/.*|[^/]*)\)$")
+_LOCATION = re.compile(r" \((?:.*?/)?((?:bot|distill|site-packages)/.*|[^/]*)\)$")
 
 
 def start(pid: int, out: Path) -> subprocess.Popen:

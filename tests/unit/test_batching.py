@@ -28,10 +28,11 @@ class Gated(IntentClassifier):
     def __init__(self, student: IntentClassifier):
         super().__init__(student.model, student.tokenizer, student.labels, student.temperature,
                          student.max_length)
-        self.gate, self.calls = threading.Event(), []
+        self.entered, self.gate, self.calls = threading.Event(), threading.Event(), []
 
     def predict_many(self, texts, top_k=5):
         if not self.calls:
+            self.entered.set()
             self.gate.wait(10)
         self.calls.append(len(texts))
         return super().predict_many(texts, top_k)
@@ -49,10 +50,11 @@ def test_awaiting_requests_share_a_call_and_get_their_own_predictions(student):
 
     async def scenario():
         first = asyncio.ensure_future(batcher.predict_async(gated, "hi"))
-        await asyncio.sleep(0.2)  # the first call is running and waits at the gate; the rest queue behind it
+        await asyncio.to_thread(gated.entered.wait, 10)  # the first call runs and waits at the gate
+        threads = threading.active_count()
         rest = [asyncio.ensure_future(batcher.predict_async(gated, text)) for text in TEXTS]
-        await asyncio.sleep(0.2)
-        assert threading.active_count() < 10  # five waiting requests, no thread each
+        await asyncio.sleep(0.1)  # they queue behind it
+        assert threading.active_count() == threads  # five more waiting requests, not one thread more
         gated.gate.set()
         return await first, await asyncio.gather(*rest)
 
@@ -72,11 +74,13 @@ def test_a_request_whose_caller_went_away_is_dropped_and_the_others_are_answered
 
     async def scenario():
         first = asyncio.ensure_future(batcher.predict_async(gated, "hi"))
-        await asyncio.sleep(0.2)
+        await asyncio.to_thread(gated.entered.wait, 10)
         gone = asyncio.ensure_future(batcher.predict_async(gated, "the visitor closed the tab"))
         kept = asyncio.ensure_future(batcher.predict_async(gated, TEXTS[0]))
         await asyncio.sleep(0.05)
         gone.cancel()
+        for _ in range(5):  # the cancellation reaches the batcher's future on a later turn of the loop
+            await asyncio.sleep(0)
         gated.gate.set()
         return await first, await kept, gone
 

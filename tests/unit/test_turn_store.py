@@ -47,7 +47,7 @@ def test_a_column_the_turn_did_not_change_keeps_what_another_writer_stored_meanw
         saved = db.get(Conversation, conversation_id)
         assert (saved.customer_id, saved.failures) == ("cust-1001", 1)
         assert [m.id for m in saved.messages] == [stored[0].id]
-    with engine.connect() as connection:  # no ranking or buttons: SQL NULL, as the ORM wrote them
+    with engine.connect() as connection:  # no ranking or buttons: SQL NULL (JSON null would read the same)
         assert connection.execute(text("SELECT ranking IS NULL, buttons IS NULL FROM messages")).one() == (1, 1)
 
 
