@@ -19,7 +19,9 @@ RATE = 250
 """Samples per second: enough for a 20 s level to give thousands of samples, cheap enough not to starve the
 server on 2 cores."""
 _SAMPLE = re.compile(r"^(.*) (\d+)$")
-_LOCATION = re.compile(r" \((?:.*?/)?((?:bot|distill|site-packages)/.*|[^/]*)\)$")
+_LINE = re.compile(r":\d+\)$")
+_ABSOLUTE = re.compile(r"\((?:/.*/site-packages/|/.*?/(?=(?:bot|distill)/))")
+"""An absolute path's prefix, up to the package (py-spy already shortens most paths to one)."""
 
 
 def start(pid: int, out: Path) -> subprocess.Popen:
@@ -40,9 +42,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def _frame(raw: str) -> str:
-    """`function (path/to/file.py:line)` without the line and the site-packages prefix."""
-    raw = re.sub(r":\d+\)$", ")", raw)
-    return _LOCATION.sub(lambda m: f" ({m.group(1).removeprefix('site-packages/')})", raw)
+    """`function (package/path/file.py:line)` without the line or an absolute path's prefix."""
+    return _ABSOLUTE.sub("(", _LINE.sub(")", raw))
 
 
 def summary(collapsed: Path, top: int = 25) -> str:
