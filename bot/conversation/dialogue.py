@@ -134,9 +134,9 @@ class ChatService:
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
         `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
-        model (by default directly; the API passes its micro-batcher), `predict_async` likewise for `understand`
-        (by default in a thread). `identity_secret` verifies the host
-        site's identities; `caps` limits new conversations and hand-offs per client address."""
+        model (by default directly; the API passes its micro-batcher), `predict_async` likewise for
+        `understand` (by default `predict` in a thread). `identity_secret` verifies the host site's
+        identities; `caps` limits new conversations and hand-offs per client address."""
         self.sessions = sessions
         self.identity_secret = identity_secret
         self.caps = caps or ClientCaps("off", "off")
@@ -178,7 +178,7 @@ class ChatService:
     @classmethod
     def visitor_conversation(cls, db, session_id: str, token: str | None, lock: bool = False) -> Conversation:
         """The conversation, if `token` is its secret: a visitor reaches only their own."""
-        conversation = load_for_turn(db, False, session_id) if lock else db.get(Conversation, session_id)
+        conversation = load_for_turn(db, session_id) if lock else db.get(Conversation, session_id)
         if conversation is None:
             raise SessionNotFound(f"no conversation with id {session_id!r}")
         if token is None or not hmac.compare_digest(conversation.token_hash, token_digest(token)):
@@ -187,7 +187,7 @@ class ChatService:
 
     def _by_sender(self, db, sender: str, client: str | None) -> tuple[Conversation, str | None]:
         """Rasa's REST channel names a conversation by the client's sender id and has no secret."""
-        conversation = load_for_turn(db, True, sender)
+        conversation = load_for_turn(db, sender, by_sender=True)
         return (conversation, None) if conversation is not None else self._new_capped(client, sender)
 
     def verified_customer(self, identity: Identity | None) -> str | None:

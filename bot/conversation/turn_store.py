@@ -45,7 +45,7 @@ def _new_row(conversation: Conversation) -> dict:
             "created_at": conversation.created_at}
 
 
-def load_for_turn(db: Session, by_sender: bool, key: str) -> Conversation | None:
+def load_for_turn(db: Session, key: str, by_sender: bool = False) -> Conversation | None:
     """The conversation with this id (or sender id), its row locked until the turn's transaction ends (PostgreSQL;
     SQLite writes one transaction at a time) and read as it is after any wait for the lock. Read without its
     agent (a visitor's turn shows none: the bot or nobody has the conversation whenever a turn changes its

@@ -35,7 +35,7 @@ def test_a_column_the_turn_did_not_change_keeps_what_another_writer_stored_meanw
     engine, sessions = store
     conversation_id = open_conversation(sessions)
     with sessions() as turn:
-        mine = load_for_turn(turn, False, conversation_id)
+        mine = load_for_turn(turn, conversation_id)
         assert mine is not None
         with sessions.begin() as other:
             other.get(Conversation, conversation_id).customer_id = "cust-1001"
@@ -55,7 +55,7 @@ def test_a_turn_whose_conversation_changed_status_meanwhile_writes_nothing(store
     _engine, sessions = store
     conversation_id = open_conversation(sessions)
     with sessions() as turn:
-        mine = load_for_turn(turn, False, conversation_id)
+        mine = load_for_turn(turn, conversation_id)
         assert mine is not None
         with sessions.begin() as other:  # an agent took it over
             other.get(Conversation, conversation_id).status = ConversationStatus.WITH_AGENT
