@@ -258,6 +258,77 @@ def model_use(version: Annotated[str, typer.Argument(help="The version to serve,
                "within DISTILBOT_RELOAD_INTERVAL_S")
 
 
+templates_app = typer.Typer(help="The answers as a templates file (the data/templates.yml format), so a team can keep "
+                                 "them in git: export what is served, or import a file as the served answers. "
+                                 "The console's answer history records every import.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+def _served_seed(registry: Path | None):
+    """The registry's current version: its own templates and its intents (the model itself is not loaded)."""
+    from bot.desk.answers import Rules
+    from bot.model.artifact import ArtifactError, resolve
+    from bot.model.templates import TemplateBook
+
+    try:
+        artifact = resolve(_settings(registry=registry).registry)
+        own = TemplateBook.model_validate_json((artifact.path / "templates.json").read_text())
+        return own, Rules(frozenset(artifact.labels()), frozenset(own.slots))
+    except (ArtifactError, OSError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--registry") from None
+
+
+@templates_app.command("export")
+def templates_export(
+        out: Annotated[Path | None, typer.Option("--out", help="Write the file here (default: standard output).")
+                       ] = None,
+        registry: RegistryOption = None, db: DbOption = None) -> None:
+    """The answers as served now: the current model's templates with the console's approved changes (retired
+    answers left out)."""
+    from bot.desk.answers import served_edits
+    from bot.model.template_file import dump_templates
+
+    own, _rules = _served_seed(registry)
+    with _agent_store(db)() as session:
+        text = dump_templates(served_edits(session).apply(own))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+@templates_app.command("import")
+def templates_import(
+        path: Annotated[Path, typer.Argument(help="A templates file (data/templates.yml's format).")],
+        retire_missing: Annotated[bool, typer.Option(help="Retire the served answers the file does not have.")
+                                  ] = False,
+        registry: RegistryOption = None, db: DbOption = None) -> None:
+    """Serve the file's answers: each one that differs from what is served becomes an approved revision (no
+    redistillation; every API process picks it up within DISTILBOT_ANSWERS_INTERVAL_S). The file's `slots`
+    are not imported: an answer may use only the slots the served model's templates define. A problem in the
+    file is reported with its line, and nothing is changed."""
+    from bot.desk import answers
+    from bot.desk.desk import DeskError
+    from bot.model.template_file import DataError, load_templates
+
+    own, rules = _served_seed(registry)
+    try:
+        book = load_templates(path, intents=set(rules.intents))
+        with _agent_store(db).begin() as session:
+            changed, retired = answers.import_book(session, own, rules, book, retire_missing)
+    except DataError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PATH") from None
+    except DeskError as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="PATH") from None
+    typer.echo(f"{len(changed)} answers changed or added, {len(retired)} retired, "
+               f"{len(book.templates) - len(changed)} unchanged")
+    for answer_id in changed:
+        typer.echo(f"  changed\t{answer_id}")
+    for answer_id in retired:
+        typer.echo(f"  retired\t{answer_id}")
+
+
 @app.command()
 def actions(
     port: Annotated[int, typer.Option(help="Port of the action server.")] = 5055,

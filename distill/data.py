@@ -1,4 +1,5 @@
-"""Loading and validating training data: intent examples (JSONL, CSV, Rasa nlu.yml) and answer templates.
+"""Loading and validating training data: intent examples (JSONL, CSV, Rasa nlu.yml); answer templates are read
+by bot.model.template_file (re-exported here).
 
 Every problem is a `DataError` that names the file and the line (or CSV row), so a user can fix it.
 """
@@ -11,22 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from bot.model.domain import FORMS
-from bot.model.templates import Template, TemplateBook
+from bot.model.template_file import LINE_KEY, VALUE_LINES_KEY, read_yaml
+from bot.model.template_file import DataError as DataError  # re-exported: the loaders' one error type
+from bot.model.template_file import load_templates as load_templates  # re-exported beside the other loaders
 
 LABEL_COLUMNS = ("intent", "label", "category")
-_LINE = "__line__"
-_VALUE_LINES = "__value_lines__"
 _RASA_ENTITY = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
-
-
-class DataError(ValueError):
-    def __init__(self, path: str | Path, line: int | None, message: str):
-        self.path, self.line = str(path), line
-        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 @dataclass(frozen=True)
@@ -35,34 +26,6 @@ class Example:
     intent: str
     line: int = 0
     """Where it came from (line of the file, or CSV row's line), for error messages."""
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader that remembers the line of every mapping and of each of its values."""
-
-    def construct_mapping(self, node, deep=False):
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping[_LINE] = node.start_mark.line + 1
-        mapping[_VALUE_LINES] = {self.construct_object(k): v.start_mark.line + 1 for k, v in node.value}
-        return mapping
-
-
-def _strip_lines(value):
-    if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _VALUE_LINES)}
-    if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
-    return value
-
-
-def _read_yaml(path: Path):
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise DataError(path, mark.line + 1 if mark else None, f"malformed YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise DataError(path, None, f"malformed YAML: {exc}") from exc
 
 
 def _check_text(path: Path, line: int, text, what: str = "text") -> str:
@@ -118,19 +81,19 @@ def _load_csv(path: Path, label_column: str | None) -> list[Example]:
 
 
 def _load_rasa(path: Path) -> list[Example]:
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("nlu"), list):
         raise DataError(path, 1, "a Rasa NLU file needs a top-level 'nlu:' list")
     examples = []
     for item in data["nlu"]:
         if not isinstance(item, dict) or "intent" not in item:
             continue  # synonyms, regexes and lookup tables carry no intent examples
-        line = item[_LINE]
+        line = item[LINE_KEY]
         intent = _check_text(path, line, item["intent"], "intent")
         block = item.get("examples") or ""
         if not isinstance(block, str):
             raise DataError(path, line, f"intent '{intent}': 'examples' must be a block of '- ' lines")
-        first_line = item[_VALUE_LINES].get("examples", line) + 1
+        first_line = item[VALUE_LINES_KEY].get("examples", line) + 1
         found = 0
         for offset, raw in enumerate(block.splitlines()):
             if not raw.strip():
@@ -199,51 +162,3 @@ def check_known_intents(path: str | Path, examples: list[Example], intents: set[
     for example in examples:
         if example.intent not in intents:
             raise DataError(path, example.line, f"intent '{example.intent}' has no training examples")
-
-
-def load_templates(path: str | Path, intents: set[str] | None = None) -> TemplateBook:
-    """Answer templates from YAML; with `intents`, also checks every template names a known intent."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "no such file")
-    data = _read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("templates"), list):
-        raise DataError(path, 1, "expected a mapping with a 'templates:' list")
-    slots = data.get("slots") or {}
-    if not isinstance(slots, dict):
-        raise DataError(path, data[_VALUE_LINES].get("slots"), "'slots' must be a mapping of name: default")
-    slots = {str(k): str(v) for k, v in _strip_lines(slots).items()}
-    templates, seen = [], set()
-    for number, raw in enumerate(data["templates"], start=1):
-        if not isinstance(raw, dict):
-            raise DataError(path, data[_VALUE_LINES]["templates"], f"template {number} is not a mapping")
-        line = raw[_LINE]
-        try:
-            template = Template.model_validate(_strip_lines(raw))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            field = exc.errors()[0]["loc"][0] if exc.errors()[0]["loc"] else None  # e.g. a bad {placeholder}
-            raise DataError(path, raw[_VALUE_LINES].get(field, line), f"template {number}: {problems}") from exc
-        if template.id in seen:
-            raise DataError(path, line, f"duplicate template id '{template.id}'")
-        seen.add(template.id)
-        if any(not q.strip() for q in template.examples):
-            raise DataError(path, line, f"template '{template.id}' has an empty example")
-        if template.action is not None and template.action not in FORMS:
-            raise DataError(path, line, f"template '{template.id}': unknown action '{template.action}' "
-                                        f"(known: {', '.join(sorted(FORMS))})")
-        missing = template.placeholders() - set(slots)
-        if missing:
-            raise DataError(path, line, f"template '{template.id}' uses {sorted(missing)} with no default "
-                                        "under 'slots'")
-        if intents is not None:
-            if template.intent not in intents:
-                raise DataError(path, line, f"template '{template.id}' is for unknown intent "
-                                            f"'{template.intent}' (no training examples)")
-            for button in template.buttons:
-                target = button.payload.removeprefix("/")
-                if button.payload.startswith("/") and target not in intents:
-                    raise DataError(path, line, f"template '{template.id}': button payload '{button.payload}' "
-                                                "names an unknown intent")
-        templates.append(template)
-    return TemplateBook(slots=slots, templates=templates)

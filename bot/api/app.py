@@ -13,8 +13,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.api import answer_sync
 from bot.api.deps import LOGIN_WORKERS, Services
-from bot.api.routes import agent_api, live, operations, rasa_channel, visitor, web
+from bot.api.routes import agent_api, answers, live, operations, rasa_channel, visitor, web
 from bot.api.schemas import COMMON_ERRORS
 from bot.api.security_headers import SecurityHeaders
 from bot.api.sockets import Caps, SocketRegistry
@@ -77,9 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  settings.socket_message_rate, settings.socket_recheck_s)
         sockets.start(bus, sessions)
         app.state.services = services = Services(settings, holder, sessions, chat, bus, sockets)
-        watcher = asyncio.create_task(holder.watch(settings.reload_interval_s)) if settings.reload_interval_s else None
+        answer_sync.load_at_start(services)
+        watchers = [asyncio.create_task(answer_sync.watch(services, settings.answers_interval_s))]
+        if settings.reload_interval_s:
+            watchers.append(asyncio.create_task(holder.watch(settings.reload_interval_s)))
         yield
-        if watcher is not None:
+        for watcher in watchers:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -108,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry.log.error("unhandled error", exc_info=exc)
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
-    for module in (visitor, rasa_channel, agent_api, live, operations):
+    for module in (visitor, rasa_channel, agent_api, answers, live, operations):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(web.router)
     web.mount_static(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -20,7 +20,7 @@ from bot.desk.views import (  # noqa: F401 (response models the desk returns)
     TranscriptOut,
 )
 from bot.infra.store import ConversationStatus
-from bot.model.templates import placeholders
+from bot.model.templates import Button, Template, placeholders
 
 
 class Strict(BaseModel):
@@ -278,3 +278,37 @@ class NewIntentOut(BaseModel):
     decided_by: int | None = Field(description="The admin who approved or rejected it.")
     decider: str | None = Field(description="That admin's display name.")
     decided_at: str | None
+
+
+class AnswerIn(Strict):
+    """An answer as an admin writes it in the console (bot.model.templates.Template, with limits)."""
+
+    id: StrictStr = Field(pattern=r"^[a-z][a-z0-9_]{1,127}$", description="snake_case; fixed once created.")
+    intent: StrictStr = Field(min_length=1, max_length=128, description="An intent the served model knows.")
+    examples: list[Annotated[StrictStr, Field(min_length=1, max_length=500)]] = Field(
+        min_length=1, max_length=200, description="Visitor questions this answer fits (the retriever matches them).")
+    text: StrictStr = Field(min_length=1, max_length=2000, description="`{slot}` placeholders: slots the templates "
+                                                                       "define.")
+    buttons: list[ButtonOut] = Field([], max_length=6)
+    action: StrictStr | None = Field(None, description="A form to start instead of answering (e.g. "
+                                                       "order_status_form).")
+
+    @field_validator("text")
+    @classmethod
+    def _plain_placeholders(cls, value: str) -> str:
+        placeholders(value)  # only {name}: no format spec, conversion, attribute or index
+        return value
+
+    def template(self) -> Template:
+        return Template(id=self.id, intent=self.intent, examples=[e.strip() for e in self.examples], text=self.text,
+                        buttons=[Button(title=b.title, payload=b.payload) for b in self.buttons], action=self.action)
+
+
+class AnswerWrite(Strict):
+    answer: AnswerIn
+    base: int = Field(ge=0, description="The revision the change was made over (an answer's `revision`): a 409 "
+                                        "tells that someone changed it since.")
+
+
+class AnswerBase(Strict):
+    base: int = Field(ge=0, description="The revision served when the change was made (409 if it changed since).")

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
                              "answers 429 with Retry-After. Shared through Redis when set. 'off' turns it off.")
     reload_interval_s: float = Field(2.0, ge=0, description="How often to check the registry's `current` for "
                                                             "a new model version; 0 turns hot reload off.")
+    answers_interval_s: float = Field(2.0, gt=0, description="How often each replica checks the store for answers "
+                                                             "changed in the console (the replica where one was "
+                                                             "changed serves it at once).")
     log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects or plain text.")
     access_log: bool = Field(True, description="Log every HTTP request.")
 

@@ -9,6 +9,8 @@ up to date before use.
                    agent's needs an admin's approval before it may overturn the base training data
     new_intents    intents agents proposed (answer and examples), learned by the next redistillation once
                    an admin approved them
+    answer_revisions  every change to an answer made in the console (an admin's is served at once, an agent's
+                   once an admin approved it), laid over the served model's answer templates
     ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
     agents         support-agent accounts (argon2 password hashes) and their login tokens
     orders         the shop's orders, which the order actions look up and cancel
@@ -207,6 +209,32 @@ class NewIntent(Base):
                                                    default=ProposalStatus.PROPOSED, server_default="proposed")
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     """The admin who approved or rejected it."""
+    decided_at: Mapped[datetime | None]
+
+
+class AnswerRevision(Base):
+    """One change to one answer (a template, by id): its whole new content, or None when it was retired. The
+    served content of an answer is its latest approved revision, else the model's own template (the seed).
+    Each approved revision names the one it replaced (`base_id`, 0 for the seed), and one base is replaced
+    only once, so two admins saving over the same revision cannot both win."""
+
+    __tablename__ = "answer_revisions"
+    __table_args__ = (Index("ux_answer_revisions_approved_base", "answer_id", "base_id", unique=True,
+                            sqlite_where=text("status = 'approved'"), postgresql_where=text("status = 'approved'")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[str] = mapped_column(String(128), index=True)
+    content: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    """The template (bot.model.templates.Template) as JSON; None: the answer is retired."""
+    base_id: Mapped[int] = mapped_column(Integer)
+    """The approved revision this one was written over; 0: the model's own template, or none."""
+    restored_from: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[ProposalStatus] = mapped_column(_string_enum(ProposalStatus, "proposal_status"),
+                                                   default=ProposalStatus.PROPOSED)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    """None: written by `bot templates import`."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None]
 
 

@@ -4,7 +4,10 @@ The registry's `current` link is switched atomically by the publisher; we poll i
 deliver file events), load the new version beside the old one in a worker thread, then swap one reference.
 A turn in flight keeps the model it started with. A version that does not load never takes a server down:
 at start-up the newest older version that loads is served instead, and a failed reload keeps the old model
-until `current` is switched again."""
+until `current` is switched again.
+
+Answers changed in the console (AnswerEdits) are laid over whichever version is served: the answer index is
+rebuilt with the served student's own embeddings, so a changed answer is served without redistillation."""
 
 from __future__ import annotations
 
@@ -20,11 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.model.artifact import CURRENT, Registry
 from bot.model.nlu import Backend
+from bot.model.retriever import TemplateRetriever
 from bot.model.served_model import ServedModel
+from bot.model.templates import AnswerEdits, TemplateBook
 
 log = logging.getLogger("distilbot.model")
 MODEL_INFO = Gauge("distilbot_model_info", "The model being served (value 1)", ["version", "backend"])
 MODEL_RELOADS = Counter("distilbot_model_reloads", "Hot reloads of a newly published model", ["outcome"])
+ANSWER_UPDATES = Counter("distilbot_answer_updates", "Answer indexes rebuilt because answers changed in the console")
 MODEL_FALLBACKS = Counter("distilbot_model_fallbacks", "Start-ups that serve an older version because the "
                           "registry's current one failed to load")
 
@@ -47,7 +53,11 @@ class ModelHolder:
     def __init__(self, path: Path, backend: Backend, clarify_margin: float | None = None, threads: int = 0):
         self.path, self.backend, self.clarify_margin, self.threads = Path(path), backend, clarify_margin, threads
         self.link = self._link()
-        self.model, self.target = self._start()
+        self.edits = AnswerEdits()
+        self.loaded, self.target = self._start()
+        self.model = self.loaded
+        """What is served: the loaded version with the answer edits laid over it."""
+        self._swap = asyncio.Lock()
         serving(self.model.version, self.model.classifier.backend)
 
     def _load(self, target: str | None = None) -> ServedModel:
@@ -57,6 +67,35 @@ class ModelHolder:
         if self.clarify_margin is None:
             return model
         return dataclasses.replace(model, policy=dataclasses.replace(model.policy, clarify_margin=self.clarify_margin))
+
+    @property
+    def own_book(self) -> TemplateBook:
+        """The served version's own answer templates, before the console's edits: the seed they start from."""
+        return self.loaded.retriever.book
+
+    @staticmethod
+    def _edited(model: ServedModel, edits: AnswerEdits) -> ServedModel:
+        """`model` answering with `edits` laid over its own templates, the index embedded by its own student."""
+        if not edits.templates and not edits.retired:
+            return model
+        book = edits.apply(model.retriever.book)
+        return dataclasses.replace(model, retriever=TemplateRetriever.build(book, model.classifier))
+
+    def use_edits(self, edits: AnswerEdits) -> None:
+        """Serve `edits` from now on (at start-up, before any request)."""
+        self.model, self.edits = self._edited(self.loaded, edits), edits
+
+    async def update_edits(self, edits: AnswerEdits) -> bool:
+        """Serve `edits` if they differ from those served: the index is rebuilt in a worker thread and swapped
+        in as one reference, so a turn in flight keeps the answers it started with."""
+        async with self._swap:
+            if edits.version == self.edits.version:
+                return False
+            self.model = await run_in_threadpool(self._edited, self.loaded, edits)
+            self.edits = edits
+            ANSWER_UPDATES.inc()
+            log.info("answers updated", extra={"answers_version": list(edits.version)})
+            return True
 
     def _link(self) -> Link | None:
         """The registry's `current` link now; None when serving one artifact folder rather than a registry."""
@@ -105,13 +144,15 @@ class ModelHolder:
         if link.target == self.target:  # switched back to what is served (e.g. a rollback): nothing to load
             return False
         try:
-            model = await run_in_threadpool(self._load, link.target)
+            async with self._swap:
+                loaded = await run_in_threadpool(self._load, link.target)
+                model = await run_in_threadpool(self._edited, loaded, self.edits)
         except Exception:
             log.exception("model reload failed; still serving %s", self.model.version,
                                     extra={"target": link.target})
             MODEL_RELOADS.labels("failed").inc()
             return False
-        previous, self.model, self.target = self.model, model, link.target
+        previous, self.loaded, self.model, self.target = self.model, loaded, model, link.target
         serving(model.version, model.classifier.backend)
         MODEL_RELOADS.labels("done").inc()
         log.info("model reloaded", extra={"previous": previous.version, "version": model.version})

@@ -7,6 +7,7 @@ would read attributes); `{{` and `}}` stay literal braces."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -94,3 +95,21 @@ class TemplateBook(BaseModel):
 
     def by_id(self, template_id: str) -> Template:
         return next(t for t in self.templates if t.id == template_id)
+
+
+@dataclass(frozen=True)
+class AnswerEdits:
+    """The answers admins changed in the console since the model was distilled, laid over the model's own
+    template book when it is served (no redistillation needed): each approved revision replaces the template
+    of its id (or adds one), and a retired id is left out."""
+
+    version: tuple[int, int] = (0, 0)
+    """(approved revisions, highest approved revision id) in the store: changes whenever an answer does."""
+    templates: tuple[Template, ...] = ()
+    retired: frozenset[str] = field(default_factory=frozenset)
+
+    def apply(self, book: TemplateBook) -> TemplateBook:
+        changed = {t.id: t for t in self.templates}
+        kept = [changed.pop(t.id, t) for t in book.templates if t.id not in self.retired]
+        added = [t for t in self.templates if t.id in changed and t.id not in self.retired]
+        return TemplateBook(slots=book.slots, templates=kept + added)

@@ -1,7 +1,8 @@
-"""Answers written by agents: placeholders are only ever `{name}` (refused otherwise at the API and, with
-file and line, in data/), and an intent an agent adds is a proposal that only an admin can approve, in the
-API and in the console, before redistillation learns it. Against a real server with the real student. (The
-placeholder rules alone: tests/unit/test_templates.py; upgrading an older store: tests/helpers/cases/store.py.)"""
+"""Answers written by agents: placeholders are only ever `{name}` (refused otherwise at the API and, with file
+and line, in data/); an intent an agent adds, and an agent's change to a served answer, is a proposal that only
+an admin can approve, in the API and in the console; the served answers go out and come in as a templates
+file. Against a real server with the real student. (The placeholder rules alone: tests/unit/test_templates.py;
+upgrading an older store: tests/helpers/cases/store.py; the answers' revisions: tests/helpers/cases/answers.py.)"""
 
 from __future__ import annotations
 
@@ -148,3 +149,75 @@ def test_admins_approve_and_reject_proposals_in_the_console_and_agents_only_see_
     with agent(url, "bob") as bob:
         states = {p["name"]: p["status"] for p in bob.get("/intents/new").json()}
     assert states["gift_cards"] == "approved" and states["price_match"] == "rejected"
+
+
+def test_answers_are_closed_to_strangers_and_only_an_admin_serves_a_change(desk):
+    url, _ = desk
+    shipping = httpx.get(f"{url}/api/agent/answers/shipping_cost_rates", timeout=TIMEOUT)
+    assert shipping.status_code == 401
+    stranger = httpx.post(f"{url}/api/agent/answers", json={"answer": {}, "base": 0}, timeout=TIMEOUT)
+    assert stranger.status_code == 401
+    with agent(url, "bob") as bob, agent(url, "alice") as alice:
+        current = bob.get("/answers/shipping_cost_rates").json()["answer"]
+        change = {**current["template"], "text": "Shipping is always free!"}
+        proposed = bob.put("/answers/shipping_cost_rates", json={"answer": change, "base": current["revision"]})
+        assert proposed.status_code == 200 and proposed.json()["revisions"][0]["status"] == "proposed"
+        revision = proposed.json()["revisions"][0]["id"]
+        assert bob.post(f"/answers/revisions/{revision}/approve").status_code == 403
+        with httpx.Client(base_url=url, timeout=TIMEOUT) as visitor:
+            reply = visitor.post("/api/chat", json={"message": "how much is shipping"}).json()
+        assert reply["template"] == "shipping_cost_rates" and "always free" not in reply["replies"][0]["text"]
+        rejected = alice.post(f"/answers/revisions/{revision}/reject")
+        assert rejected.status_code == 200 and rejected.json()["revisions"][0]["status"] == "rejected"
+        assert alice.post(f"/answers/revisions/{revision}/approve").status_code == 409  # decided once
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_an_answers_text_is_refused_with_anything_but_plain_placeholders(desk, text):
+    url, _ = desk
+    with agent(url, "alice") as alice:
+        current = alice.get("/answers/shipping_cost_rates").json()["answer"]
+        response = alice.put("/answers/shipping_cost_rates",
+                             json={"answer": {**current["template"], "text": text}, "base": current["revision"]})
+        assert response.status_code == 422, response.text
+        assert alice.get("/answers/shipping_cost_rates").json()["answer"] == current
+
+
+def test_an_answer_change_over_a_stale_revision_or_for_an_unknown_intent_is_refused(desk):
+    url, _ = desk
+    with agent(url, "alice") as alice:
+        current = alice.get("/answers/return_item_window").json()["answer"]
+        template = current["template"]
+        stale = alice.put("/answers/return_item_window", json={"answer": template, "base": current["revision"] + 999})
+        assert stale.status_code == 409 and "reload it" in stale.json()["detail"]
+        unknown = alice.put("/answers/return_item_window",
+                            json={"answer": {**template, "intent": "refund_everything"}, "base": current["revision"]})
+        assert unknown.status_code == 422 and "does not know" in unknown.json()["detail"]
+        renamed = alice.put("/answers/return_item_window",
+                            json={"answer": {**template, "id": "other_id"}, "base": current["revision"]})
+        assert renamed.status_code == 422
+        assert alice.get("/answers/return_item_window").json()["answer"] == current
+
+
+def bot_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_the_served_answers_are_exported_and_an_edited_file_imported(desk, demo_registry, tmp_path):
+    url, db_url = desk
+    exported = tmp_path / "templates.yml"
+    done = bot_cli("templates", "export", "--out", str(exported), "--registry", str(demo_registry), "--db", db_url)
+    assert done.returncode == 0, done.stderr
+    text = exported.read_text()
+    assert "id: size_guide_chart" in text
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("intent: size_guide\n", "intent: shoe_sizes\n"))
+    refused = bot_cli("templates", "import", str(broken), "--registry", str(demo_registry), "--db", db_url)
+    assert refused.returncode == 2 and f"{broken}:" in refused.stderr and "shoe_sizes" in refused.stderr, refused.stderr
+    exported.write_text(text.replace("id: size_guide_chart", "id: size_guide_table", 1))
+    imported = bot_cli("templates", "import", str(exported), "--registry", str(demo_registry), "--db", db_url)
+    assert imported.returncode == 0, imported.stderr
+    assert "1 answers changed or added, 0 retired" in imported.stdout
+    with agent(url, "alice") as alice:
+        added = alice.get("/answers/size_guide_table").json()
+        assert added["answer"]["state"] == "served" and added["revisions"][0]["author"] is None

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers.clients import Live, Visitor, login
-from tests.helpers.servers import add_agents, compose_api_env, served
+from tests.helpers.servers import add_admins, add_agents, compose_api_env, served
 
 HUMAN_PLEASE = "I want to talk to a real person please"
 
@@ -115,6 +115,28 @@ def test_a_visitor_on_one_replica_and_an_agent_on_another_see_each_other_live(re
     finally:
         inbox.close()
         carol.close()
+
+
+def test_an_answer_an_admin_adds_on_one_replica_is_served_by_the_other_within_seconds(replicas, pg_url):
+    """No redistillation: replica B stores the new answer, replica A sees the store changed and rebuilds its
+    answer index with its own student's embeddings."""
+    url_a, url_b = replicas
+    add_admins(pg_url, "dora")
+    question = "I lost my gift card, can I get it back?"
+    before = Visitor(url_a).say(question)
+    assert before["intent"]["name"] == "gift_card" and before["template"] != "gift_card_lost", before
+    lost = {"id": "gift_card_lost", "intent": "gift_card", "text": "Lost gift cards can be re-sent: write to "
+            "{support_email} with your order number.", "examples": ["I lost my gift card", "my gift card was stolen",
+                                                                    "I deleted the gift card email"]}
+    dora = login(url_b, "dora")
+    created = dora.post("/answers", json={"answer": lost, "base": 0})
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 10
+    while (reply := Visitor(url_a).say(question))["template"] != "gift_card_lost":
+        assert time.monotonic() < deadline, f"replica A still answers with {reply['template']}"
+        time.sleep(0.5)
+    assert reply["replies"][0]["text"].startswith("Lost gift cards can be re-sent: write to help@"), reply
+    assert Visitor(url_b).say(question)["template"] == "gift_card_lost"  # B serves it at once
 
 
 def test_the_rate_limit_is_one_budget_for_all_replicas(demo_registry, pg_url, redis_url):

@@ -119,6 +119,19 @@ def add_agents(db_url: str, *names: str) -> None:
     engine.dispose()
 
 
+def add_admins(db_url: str, *names: str) -> None:
+    """Admin accounts, as add_agents makes agents (`bot agent add --admin` is tested in test_proposals.py)."""
+    from bot.desk.agents import set_role
+    from bot.infra.store import Role, make_engine, make_sessionmaker
+
+    add_agents(db_url, *names)
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as db:
+        for name in names:
+            set_role(db, name, Role.ADMIN)
+    engine.dispose()
+
+
 def metric(url: str, name: str, **labels: str) -> float | None:
     """One sample's value from a server's /metrics (labels in any order), None when there is no such sample."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -1,5 +1,5 @@
 // The support agents' console: log in, inbox (live), conversation view and actions, review queue, proposed
-// intents (admins approve or reject them), dashboard.
+// intents (admins approve or reject them), answers (edited without redistillation), dashboard.
 //
 // Plain modern JavaScript as native ES modules, no build step, no dependencies. This entry module holds the
 // login, the router (#/inbox/<id>, #/review, …) and the live events' dispatch, and wires the views; each
@@ -11,6 +11,7 @@ import {
   closeConversation, initConversation, onLiveMessage, onLiveNote, onLiveStatus, onLiveTyping, openConversation,
   openConversationId, refreshOpen, rerenderTranscript, resetConversation,
 } from "./conversation.js";
+import { initAnswers, loadAnswers } from "./answers.js";
 import { initDashboard, loadDashboard, dashboardSoon, resetDashboard } from "./dashboard.js";
 import { $, setText } from "./dom.js";
 import { focusRow, initInbox, loadInbox, onInboxMessage, onInboxStatus, renderInbox, resetInbox, scheduleInbox } from "./inbox.js";
@@ -21,7 +22,7 @@ import { initReview, loadReview, rerenderReview, resetReview, reviewSoon } from 
 import { guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
-const VIEWS = ["inbox", "review", "proposals", "dashboard"];
+const VIEWS = ["inbox", "review", "proposals", "answers", "dashboard"];
 const TYPING_TAGS = ["INPUT", "TEXTAREA", "SELECT"];
 
 // ---------------------------------------------------------------- session
@@ -144,8 +145,10 @@ function showView(name) {
   $("view-review").hidden = name !== "review";
   $("view-dashboard").hidden = name !== "dashboard";
   $("view-proposals").hidden = name !== "proposals";
+  $("view-answers").hidden = name !== "answers";
   if (changed && name === "review") loadReview();
   if (changed && name === "proposals") loadProposals();
+  if (changed && name === "answers") loadAnswers();
   if (changed && name === "dashboard") loadDashboard();
 }
 
@@ -221,6 +224,7 @@ function bindEvents() {
   initConversation();
   initReview({ onCorrected: refreshOpen });
   initProposals();
+  initAnswers();
   initDashboard();
 
   document.addEventListener("keydown", (event) => {
