@@ -67,6 +67,8 @@ def write_model_card(path: Path, metrics: Metrics, labels: list[str]) -> None:
         f"{len(labels)} intents; trained on {metrics.train_messages} messages, validated on "
         f"{metrics.valid_messages}; measured on {metrics.test_set.messages} messages of "
         f"`{metrics.test_set.file}`.",
+        f"Trained on messages in: {', '.join(metrics.languages) or 'no language recognised'} (ISO 639-1). A visitor "
+        "who writes in another language is handed to a person at once.",
         "",
         "| figure | teacher | student |",
         "| --- | --- | --- |",

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from bot.model.artifact import FORMAT_VERSION, Registry, RegistryBusy, try_lock, write_json
 from bot.model.encoder import SentenceEncoder
+from bot.model.language import trained_languages
 from bot.model.nlu import ONNX_FP32, ONNX_INT8, IntentClassifier
 from bot.model.reports import (
     Calibration,
@@ -507,7 +508,8 @@ class DistillRun:
                                                messages=len(self.eval_set)),
                               train_messages=len(self.train_set), valid_messages=len(self.valid_set),
                               device=str(self.device), ranks=self.ranks.world, stages_s=self.stages.times,
-                              stages_samples_per_s=self.stages.samples_per_s)
+                              stages_samples_per_s=self.stages.samples_per_s,
+                              languages=trained_languages(e.text for e in self.train_set))
             if self.unlabelled is not None:
                 metrics.unlabelled = self.unlabelled
             if self.stages.gpu_peak_mib:

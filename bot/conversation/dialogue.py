@@ -26,6 +26,7 @@ from bot.infra.events import Event
 from bot.infra.guards import client_hash
 from bot.infra.store import Conversation, ConversationStatus, Message, utcnow
 from bot.model.domain import FORMS, required_slots
+from bot.model.language import foreign_language
 from bot.model.nlu import IntentScore, Prediction
 from bot.model.served_model import ServedModel
 from bot.model.templates import Button
@@ -36,6 +37,14 @@ FALLBACK_HANDOFF_TEXT = "I'm sorry, I can't work this out. I'm passing you to a 
 CLARIFY_TEXT = "Just to be sure, which of these do you mean?"
 HANDOFF_CAPPED_TEXT = ("Our team can't take more requests from your connection right now. Please try again "
                        "later, or write to us by e-mail.")
+FOREIGN_HANDOFF_TEXT = {  # the widget's languages first (en, zh), then a few common in European shops
+    "en": "Sorry, I can't answer in your language yet. I'm passing you to a person from our team.",
+    "zh": "抱歉，我暂时无法用您的语言回答。正在为您转接人工客服…",
+    "de": "Leider kann ich noch nicht in Ihrer Sprache antworten. Ich verbinde Sie mit einer Person aus unserem Team.",
+    "fr": "Désolé, je ne peux pas encore répondre dans votre langue. Je vous mets en relation avec une personne de "
+          "notre équipe.",
+    "es": "Lo siento, todavía no puedo responder en su idioma. Le paso con una persona de nuestro equipo.",
+}
 HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
 TURN_ATTEMPTS = 3
 
@@ -227,17 +236,19 @@ class ChatService:
         model = understood.model
         prediction, explicit = self._explicit(model, text, understood.prediction)
         decision = decide(prediction, model.policy, explicit)
+        foreign = None if explicit else foreign_language(text, model.languages)
         customer = identity if self.verified_customer(identity) else None
         for attempt in range(TURN_ATTEMPTS):
             try:
-                return self._turn(model, text, prediction, decision, session_id, token, sender, customer, client)
+                return self._turn(model, text, prediction, decision, foreign, session_id, token, sender, customer,
+                                  client)
             except ConversationChanged:
                 if attempt == TURN_ATTEMPTS - 1:
                     raise NotAllowedNow("the conversation changed while this message was handled; "
                                         "send it again") from None
         raise AssertionError("unreachable")
 
-    def _turn(self, model: ServedModel, text: str, prediction: Prediction, decision: Decision,
+    def _turn(self, model: ServedModel, text: str, prediction: Prediction, decision: Decision, foreign: str | None,
               session_id: str | None, token: str | None, sender: str | None, customer: Identity | None,
               client: str | None) -> TurnResult:
         """The turn's one transaction: read the conversation, respond, store, commit."""
@@ -257,7 +268,8 @@ class ChatService:
                 conversation.status, conversation.agent_id = ConversationStatus.BOT, None
             if conversation.status == ConversationStatus.BOT:
                 with in_turn(model.retriever.book, db):
-                    decision, template, replies = self._respond(model, conversation, text, prediction, decision)
+                    decision, template, replies = self._respond(model, conversation, text, prediction, decision,
+                                                                foreign)
                 waiting = conversation.status == ConversationStatus.WAITING_FOR_AGENT
                 if waiting and not self.caps.allow(Cap.HANDOFF, client):
                     conversation.status = ConversationStatus.BOT
@@ -324,8 +336,14 @@ class ChatService:
         return decision is Decision.ANSWER and not answers and not own_intent
 
     def _respond(self, model: ServedModel, conversation: Conversation, text: str, prediction: Prediction,
-                 decision: Decision) -> tuple[Decision, str | None, list[Reply]]:
-        """Run the policy's decision: business actions through rasa-sdk, fallback and clarify here."""
+                 decision: Decision, foreign: str | None) -> tuple[Decision, str | None, list[Reply]]:
+        """Run the policy's decision: business actions through rasa-sdk, fallback and clarify here. A message in
+        a language the model was not trained on (`foreign`) goes to a person at once, answered in that language."""
+        if foreign is not None:
+            conversation.language, conversation.failures = foreign, 0
+            conversation.status, conversation.active_form = ConversationStatus.WAITING_FOR_AGENT, None
+            conversation.slots = {**(conversation.slots or {}), "requested_slot": None}
+            return Decision.HANDOFF, None, [Reply(FOREIGN_HANDOFF_TEXT.get(foreign, FOREIGN_HANDOFF_TEXT["en"]))]
         extracted = extract_slots(text)
         # The verified customer comes from the conversation, never from what the visitor writes.
         slots = {**(conversation.slots or {}), "customer_id": conversation.customer_id}

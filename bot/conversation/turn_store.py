@@ -20,7 +20,7 @@ class ConversationChanged(Exception):
 
 # What a visitor's turn may change of its conversation, and what it writes of a message.
 _TURN_COLUMNS = ("status", "slots", "active_form", "failures", "agent_id", "customer_id", "customer_email",
-                 "updated_at")
+                 "language", "updated_at")
 _MESSAGE_COLUMNS = ("conversation_id", "role", "text", "intent", "confidence", "ranking", "template", "decision",
                     "model_version", "buttons", "created_at")
 

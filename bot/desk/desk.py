@@ -114,7 +114,8 @@ def summaries(db: Session, conversations: list[Conversation], low_confidence: fl
             messages=row.users if row else 0, last_message=public_message(row.Message) if row else None,
             lowest_confidence=lowest, low_confidence=lowest is not None and lowest < low_confidence,
             thumbs_down=bool(row and row.down),
-            customer_id=conversation.customer_id, customer_email=conversation.customer_email))
+            customer_id=conversation.customer_id, customer_email=conversation.customer_email,
+            language=conversation.language))
     return shown
 
 

@@ -131,6 +131,9 @@ class Conversation(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     csat: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(8))
+    """The language the visitor wrote in (ISO 639-1), set when it is one the model was not trained on: the bot
+    handed the conversation to a person at once, and the inbox shows it to find an agent who speaks it."""
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.model.artifact import Artifact, ArtifactError, resolve
+from bot.model.language import trained_languages
 from bot.model.nlu import Backend, IntentClassifier
 from bot.model.reports import Metrics
 from bot.model.retriever import TemplateRetriever
@@ -34,6 +35,8 @@ class ServedModel:
     policy: PolicyConfig
     metrics: Metrics | None
     """None for a version published without metrics.json."""
+    languages: frozenset[str] = frozenset()
+    """The languages it was trained on: a message confidently in another is handed to a person at once."""
 
     @classmethod
     def load(cls, path: str | Path, backend: Backend = "auto", threads: int = 0) -> ServedModel:
@@ -43,11 +46,17 @@ class ServedModel:
         if not artifact.has_templates:
             raise ArtifactError(f"{artifact.path}: no answer templates; distill with --templates to serve it")
         calibration = artifact.calibration()
+        metrics = artifact.metrics()
+        retriever = TemplateRetriever.load(artifact.path)
+        # Versions made before the training languages were recorded: the languages of their answers' examples.
+        languages = (metrics.languages if metrics is not None and metrics.languages else
+                     trained_languages(q for t in retriever.book.templates for q in t.examples))
         return cls(
             version=artifact.version,
             classifier=IntentClassifier.from_artifact(artifact, backend, spin=False, threads=threads),
-            retriever=TemplateRetriever.load(artifact.path),
+            retriever=retriever,
             policy=PolicyConfig(threshold=calibration.oos_threshold, clarify_margin=calibration.clarify_margin,
                                 intent_thresholds=calibration.intent_thresholds),
-            metrics=artifact.metrics(),
+            metrics=metrics,
+            languages=frozenset(languages),
         )

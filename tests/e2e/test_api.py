@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from bot.api.app import create_app
 from bot.conversation.policy import PolicyConfig
@@ -151,6 +152,36 @@ def test_repeated_failures_offer_a_human_then_hand_off(settings):
         third = chat(client, "zorp", first["session_id"], first["session_token"]).json()
         assert third["decision"] == "handoff" and third["status"] == "waiting_for_agent"
         assert chat(client, "hello?", first["session_id"], first["session_token"]).json()["decision"] == "silent"
+
+
+def stored_language(client, conversation_id: str) -> str | None:
+    engine = create_engine(client.app.state.services.settings.db_url)
+    with engine.connect() as db:
+        language = db.execute(text("select language from conversations where id = :id"),
+                              {"id": conversation_id}).scalar()
+    engine.dispose()
+    return language
+
+
+@pytest.mark.parametrize(("message", "language", "reply"), [
+    ("我的订单在哪里？我已经等了一个星期了", "zh", "正在为您转接人工客服"),
+    ("Wo ist meine Bestellung? Ich warte schon seit einer Woche.", "de", "Ich verbinde Sie"),
+    ("Mijn pakket is beschadigd aangekomen", "nl", "I'm passing you to a person"),
+])
+def test_a_message_in_a_language_the_model_does_not_know_goes_to_a_person_at_once(client, message, language, reply):
+    """The demo model was trained in English only (its metrics say so): no fallbacks first."""
+    answered = chat(client, message).json()
+    assert answered["decision"] == "handoff" and answered["status"] == "waiting_for_agent", answered
+    assert reply in answered["replies"][0]["text"]
+    assert stored_language(client, answered["session_id"]) == language
+
+
+@pytest.mark.parametrize("message", ["ok", "thx", "NW482913", "jane@example.com", "yes please", "tschüss",
+                                     "where is my parcel"])
+def test_short_english_messages_are_not_taken_for_another_language(client, message):
+    answered = chat(client, message).json()
+    assert stored_language(client, answered["session_id"]) is None
+    assert all("your language" not in reply["text"] for reply in answered["replies"])
 
 
 def test_close_intents_get_a_clarifying_question(settings):

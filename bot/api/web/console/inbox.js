@@ -236,6 +236,7 @@ function inboxRow(c, seenIds) {
   if (c.thumbs_down) flags.push(h("span", { className: "flag thumbs", title: "The visitor gave a thumbs-down" }, "thumbs-down"));
   if (c.reviewed) flags.push(h("span", { className: "flag reviewed", title: "Reviewed" }, "✓ reviewed"));
   if (c.csat) flags.push(h("span", { className: "flag csat", title: "Visitor's rating (1–5)" }, `CSAT ${c.csat}`));
+  if (c.language) flags.push(h("span", { className: "flag language", title: "The visitor writes in a language the bot does not know" }, `Language: ${c.language}`));
   flags.push(h("span", { className: "flag count", title: "Visitor messages" }, `${c.messages} msg`));
   const classes = ["conv-row", `row-${c.status}`];
   if (unread) classes.push("unread");
