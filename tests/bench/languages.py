@@ -92,9 +92,9 @@ def main() -> None:
     print(f"\nCost per message (one thread, {len(all_texts[:3000])} messages × 5): mean {cost['mean']:.3f} ms, "
           f"p50 {cost['p50']:.3f} ms, p99 {cost['p99']:.3f} ms")
 
-    args.out.write_text(json.dumps({**provenance("languages"), "foreign_below": FOREIGN_BELOW,
-                                    "min_letters": MIN_LETTERS, "english": rows, "foreign": {k: dict(v) for k, v in caught.items()},
-                                    "cost_ms": cost}, indent=2) + "\n")
+    result = {**provenance("languages"), "foreign_below": FOREIGN_BELOW, "min_letters": MIN_LETTERS,
+              "english": rows, "foreign": {k: dict(v) for k, v in caught.items()}, "cost_ms": cost}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out.relative_to(ROOT)}")
 
 
