@@ -54,3 +54,26 @@ class EmbeddingCache:
                 torch.save({"digests": digests, "vectors": torch.stack([known[k] for k in digests])}, tmp)
                 os.replace(tmp, self.path)
         return torch.stack([known[k] for k in keys]), len(missing)
+
+    def forget(self, digests: set[str]) -> int:
+        """Drop the entries of these text digests (a visitor's erased messages); how many there were."""
+        if not self.path.exists():
+            return 0
+        with self._locked():
+            known = self._read()
+            kept = {k: v for k, v in known.items() if k not in digests}
+            if len(kept) == len(known):
+                return 0
+            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}")
+            if kept:
+                torch.save({"digests": list(kept), "vectors": torch.stack(list(kept.values()))}, tmp)
+                os.replace(tmp, self.path)
+            else:
+                self.path.unlink()
+        return len(known) - len(kept)
+
+    @classmethod
+    def all_in(cls, directory: Path) -> list[EmbeddingCache]:
+        """Every cache file under `directory` (one per weights fingerprint, in any of its folders)."""
+        return [cls(path.parent, path.stem.removeprefix("embeddings-"))
+                for path in sorted(Path(directory).rglob("embeddings-*.pt"))]

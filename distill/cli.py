@@ -292,3 +292,41 @@ def redistill(
         _fail(str(exc))
     typer.echo(f"{report['decision']} (report: {report['report_files'][1]})")
     raise typer.Exit(code)
+
+
+@app.command()
+def erase(
+    registry: Annotated[Path, typer.Option(help="Model registry (its redistillation state records which erasures "
+                                                "are done).")],
+    db: Annotated[str, typer.Option(envvar="DISTILBOT_DB_URL",
+                                    help="SQLAlchemy URL of the bot's store, read for the erasures admins made "
+                                         "(never written).")],
+    work_dir: Annotated[Path, typer.Option(envvar="DISTILBOT_REDISTILL_WORK",
+                                           help="The redistillation's work folder (harvested visitor text).")] =
+        Path("var/redistill"),
+    cache_dir: Annotated[Path | None, typer.Option(help="Weights and teacher-output cache (default: "
+                                                        "$DISTILBOT_CACHE or ~/.cache/distilbot).")] = None,
+) -> None:
+    """Carry out the visitor erasures made in the console now, instead of at the next redistillation: remove the
+    erased messages from the harvested batches in the work folder and their teacher outputs from the cache.
+    Runs under the registry's lock (exit 5 while a redistillation holds it); 2 on bad input."""
+    from bot.model.artifact import ArtifactError, Registry, RegistryBusy
+    from distill.erasure import carry_out
+    from distill.harvest import StoreError
+    from distill.redistill import STATE, RedistillState
+    from distill.weights import default_cache_dir
+
+    store = Registry(registry)
+    try:
+        with store.lock():
+            state = RedistillState.load(store.root / STATE)
+            done = carry_out(db, state.erasures_done, work_dir, cache_dir or default_cache_dir())
+            state.erasures_done = done.last_id
+            state.save(store.root / STATE)
+    except RegistryBusy as exc:
+        typer.echo(f"error: {exc}; try again when it is done", err=True)
+        raise typer.Exit(5) from None
+    except (StoreError, ArtifactError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{done.erasures} erasures carried out (up to #{done.last_id}): {done.batch_lines} harvested lines "
+               f"and {done.cache_entries} teacher outputs removed")

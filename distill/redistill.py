@@ -28,11 +28,13 @@ from bot.model.artifact import Artifact, Registry, write_atomic, write_json
 from bot.model.nlu import IntentClassifier, scope_scores, softmax
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
+from distill.erasure import carry_out
 from distill.gate import Evidence, GateSettings, Predictions, judge
 from distill.harvest import Harvest, HarvestLimits, NewIntentSpec, collect
 from distill.pipeline import run
 from distill.run_inputs import RunInputs
 from distill.training_set import TrainingSet, UnlabelledRules, build
+from distill.weights import default_cache_dir
 
 PUBLISHED, REJECTED, NOTHING_NEW = 0, 3, 4
 STATE = "redistill_state.json"
@@ -51,6 +53,8 @@ class RedistillState(BaseModel):
     """The base data's digest at the last publish (a change is something new to learn)."""
     baseline: str | None = None
     """The version every candidate is also compared with (drift), pinned at the first run or by an operator."""
+    erasures_done: int = 0
+    """The last visitor erasure (bot.desk.erasure) carried into the work folder and the teacher-output cache."""
 
     @classmethod
     def load(cls, path: Path) -> RedistillState:
@@ -172,12 +176,17 @@ def redistill(options: Options) -> tuple[int, dict]:
         until = started - SETTLE  # a turn stamped just before the start may commit just after the read
         options.work_dir.mkdir(parents=True, exist_ok=True)
         expired = prune_batches(options.work_dir, options.retention_days)
+        erased = carry_out(options.db_url, state.erasures_done, options.work_dir,
+                           options.cache_dir or default_cache_dir())
+        state.erasures_done = erased.last_id
+        state.save(state_path)
         digest = data_digest([*options.train, *([options.templates] if options.templates else [])])
         harvest = collect(options.db_url, since, until=until, limits=options.limits)
         golden = load_examples(options.golden)
         training = build([e for path in options.train for e in load_examples(path)], harvest, golden,
                          options.holdout_fraction)
         report = _report_start(current, since, started, cleared, expired, harvest, training, state, digest)
+        report["erasures"] = asdict(erased)
         if options.dry_run:  # the window is not consumed: the real run still harvests it
             return _finish(options, registry, report, PUBLISHED, "dry run: nothing distilled")
         batch = options.work_dir / f"batch-{started.strftime('%Y%m%dT%H%M%S%fZ')}"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Query
 from fastapi.requests import HTTPConnection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +19,7 @@ from bot.conversation.dialogue import ChatService
 from bot.desk import agents
 from bot.infra.events import EventBus
 from bot.infra.settings import Settings
-from bot.infra.store import Role
+from bot.infra.store import ConversationStatus, Role
 from bot.model.reload import ModelHolder
 from bot.model.served_model import ServedModel
 
@@ -141,3 +142,35 @@ async def current_admin(me: CurrentAgent) -> AgentIdentity:
 
 
 CurrentAdmin = Annotated[AgentIdentity, Depends(current_admin)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@dataclass
+class InboxFilters:
+    """The inbox's filters, as query parameters: the inbox and the export take the same ones."""
+
+    status: ConversationStatus | None = None
+    low_confidence: Annotated[bool | None, Query(description="Only conversations with (true) or without "
+                                                             "(false) a low-confidence visitor message.")] = None
+    intent: Annotated[str | None, Query(description="Only conversations with a visitor message of this "
+                                                    "intent.")] = None
+    thumbs_down: Annotated[bool | None, Query(description="Only conversations with (or without) a "
+                                                          "thumbs-down.")] = None
+    since: Annotated[datetime | None, Query(description="Started at or after (ISO date or time, UTC).")] = None
+    until: Annotated[datetime | None, Query(description="Started before (ISO date or time, UTC).")] = None
+    q: Annotated[str | None, Query(max_length=200, description="Text any message contains.")] = None
+    reviewed: bool | None = None
+    mine: Annotated[bool, Query(description="Only the conversations this agent has.")] = False
+
+    def criteria(self, me: AgentIdentity, low_confidence: float) -> dict:
+        """desk.find_conversations's keyword arguments."""
+        return {"status": self.status, "intent": self.intent, "thumbs_down": self.thumbs_down,
+                "since": _utc(self.since), "until": _utc(self.until), "text": self.q, "reviewed": self.reviewed,
+                "agent_id": me.id if self.mine else None, "low_confidence": self.low_confidence,
+                "threshold": low_confidence}
+
+
+InboxFiltersDep = Annotated[InboxFilters, Depends()]

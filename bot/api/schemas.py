@@ -312,3 +312,14 @@ class AnswerWrite(Strict):
 
 class AnswerBase(Strict):
     base: int = Field(ge=0, description="The revision served when the change was made (409 if it changed since).")
+
+
+class ErasureRequest(Strict):
+    """Exactly one: whose conversations to erase."""
+
+    conversation_id: StrictStr | None = Field(None, max_length=64, description="One conversation (an anonymous "
+                                                                               "visitor's).")
+    customer_id: StrictStr | None = Field(None, max_length=128, description="Every conversation of this verified "
+                                                                            "customer.")
+    email: StrictStr | None = Field(None, max_length=256, description="Every conversation of the verified customer "
+                                                                      "with this e-mail address.")

@@ -11,6 +11,7 @@ up to date before use.
                    an admin approved them
     answer_revisions  every change to an answer made in the console (an admin's is served at once, an agent's
                    once an admin approved it), laid over the served model's answer templates
+    erasures       a visitor's data erased on request: counts and digests of the erased texts, never the texts
     ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
     agents         support-agent accounts (argon2 password hashes) and their login tokens
     orders         the shop's orders, which the order actions look up and cancel
@@ -19,6 +20,7 @@ up to date before use.
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +241,30 @@ class AnswerRevision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None]
+
+
+class Erasure(Base):
+    """A visitor's conversations erased on request (bot.desk.erasure). It keeps how much went and the SHA-256 of
+    each erased visitor text, never a text or who the visitor was: the redistillation job, which alone mounts its
+    work folder and the teacher-output cache, removes those texts there at its next run (`distill erase` does
+    it at once)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    conversations: Mapped[int] = mapped_column(Integer)
+    messages: Mapped[int] = mapped_column(Integer)
+    digests: Mapped[list] = mapped_column(JSON)
+    """SHA-256 (hex) of each erased visitor text, as written and as the training data normalises it."""
+
+
+def text_digests(text: str) -> list[str]:
+    """SHA-256 (hex) of a text as written, stripped and with its whitespace collapsed: the forms in which the
+    training data and the teacher-output cache hold a visitor's message (distill.cache keys it by this hash)."""
+    forms = dict.fromkeys([text, text.strip(), " ".join(text.split())])
+    return [hashlib.sha256(form.encode()).hexdigest() for form in forms]
 
 
 class Order(Base):

@@ -24,6 +24,7 @@ from bot.api.deps import (
     AgentIdentity,
     CurrentAdmin,
     CurrentAgent,
+    InboxFiltersDep,
     LoginGuard,
     ModelDep,
     Services,
@@ -60,7 +61,7 @@ from bot.api.schemas import (
 from bot.desk import agents, desk, stats
 from bot.infra.events import Event, EventBus, publish_revocation
 from bot.infra.settings import Settings
-from bot.infra.store import Agent, Conversation, ConversationStatus, Message, NewIntent, ProposalStatus, Role
+from bot.infra.store import Agent, Conversation, Message, NewIntent, ProposalStatus, Role
 from bot.model.served_model import ServedModel
 from bot.model.templates import PlaceholderError, placeholders
 
@@ -199,34 +200,13 @@ def intents(me: CurrentAgent, model: ModelDep) -> list[str]:
     return list(model.classifier.labels)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 @router.get("/conversations", response_model=ConversationPage, responses=UNAUTHORIZED)
-def conversations(
-    me: CurrentAgent, settings: SettingsDep, db: SessionDep,
-    status: ConversationStatus | None = None,
-    low_confidence: Annotated[bool | None, Query(description="Only conversations with (true) or without "
-                                                             "(false) a low-confidence visitor message.")] = None,
-    intent: Annotated[str | None, Query(description="Only conversations with a visitor message of this "
-                                                    "intent.")] = None,
-    thumbs_down: Annotated[bool | None, Query(description="Only conversations with (or without) a "
-                                                          "thumbs-down.")] = None,
-    since: Annotated[datetime | None, Query(description="Started at or after (ISO date or time, UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Started before (ISO date or time, UTC).")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text any message contains.")] = None,
-    reviewed: bool | None = None,
-    mine: Annotated[bool, Query(description="Only the conversations this agent has.")] = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> ConversationPage:
+def conversations(me: CurrentAgent, settings: SettingsDep, db: SessionDep, filters: InboxFiltersDep,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+                  ) -> ConversationPage:
     """The inbox, most recently active first."""
     threshold = settings.low_confidence
-    total, rows = desk.find_conversations(
-        db, status=status, intent=intent, thumbs_down=thumbs_down, since=_utc(since), until=_utc(until), text=q,
-        reviewed=reviewed, agent_id=me.id if mine else None, limit=limit, offset=offset,
-        low_confidence=low_confidence, threshold=threshold)
+    total, rows = desk.find_conversations(db, limit=limit, offset=offset, **filters.criteria(me, threshold))
     return ConversationPage(total=total, counts=desk.counts(db), conversations=desk.summaries(db, rows, threshold))
 
 

@@ -29,3 +29,13 @@ def web_server(demo_registry, tmp_path_factory):
     add_agents(db_url, "alice", "bob")  # in-process: `bot agent add` is tested in tests/e2e/test_desk.py
     with served(demo_registry, db_url) as (url, process):
         yield url, db_url, process
+
+
+@pytest.fixture(scope="package")
+def admin_server(web_server):
+    """The browser tests' server with an admin (ada) beside its agents (alice, bob): its URL."""
+    from tests.helpers.servers import add_admins
+
+    url, db_url, _process = web_server
+    add_admins(db_url, "ada")
+    return url

@@ -13,7 +13,6 @@ from playwright.sync_api import Page, expect
 from tests.helpers import widget
 from tests.helpers.console import open_console
 from tests.helpers.constants import CHROMIUM, SCREENSHOTS
-from tests.helpers.servers import add_admins
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 expect.set_options(timeout=10_000)
@@ -24,12 +23,9 @@ ADMINS_TEXT = "Invoices are under Orders at {account_url}; we no longer send the
 AGENTS_TEXT = "Invoices: Orders › Invoice at {account_url}, or ask {support_email}."
 
 
-@pytest.fixture(scope="module")
-def desk(web_server):
-    """The browser tests' server with an admin (ada) beside its agents (alice, bob)."""
-    url, db_url, _process = web_server
-    add_admins(db_url, "ada")
-    return url
+@pytest.fixture
+def desk(admin_server):
+    return admin_server
 
 
 @pytest.fixture

@@ -69,4 +69,21 @@ export async function api(method, path, body) {
   return data;
 }
 
+/** Fetch a file the API makes (an export) and hand it to the browser as a download. */
+export async function download(path, fallbackName) {
+  const response = await fetch(new URL(`api/agent/${path}`, ROOT), { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    if (response.status === 401) unauthorized("Your session has ended. Please log in again.");
+    throw new ApiError(response.status, data?.detail || `${response.status} ${response.statusText}`.trim());
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || fallbackName;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  return name;
+}
+
 export const conversationPath = (id, rest = "") => `conversations/${encodeURIComponent(id)}${rest}`;

@@ -2,7 +2,7 @@
 // actions (take over, hand back, resolve, reviewed), the agent's reply and private notes, "typing…".
 // What each transcript entry looks like is transcript.js.
 
-import { api, conversationPath, getAgent } from "./api.js";
+import { api, conversationPath, getAgent, isAdmin } from "./api.js";
 import { $, announce, h, setText } from "./dom.js";
 import { fixed, parseTime, visitorName } from "./format.js";
 import { markSeen, renderInbox, scheduleInbox, setActive } from "./inbox.js";
@@ -31,6 +31,7 @@ export function initConversation() {
     act((id) => api("PUT", conversationPath(id, "/reviewed"), { reviewed }), reviewed ? "Marked reviewed." : "Marked not reviewed.");
   });
 
+  $("act-erase").addEventListener("click", onErase);
   $("reply-form").addEventListener("submit", onReply);
   $("reply-text").addEventListener("input", onReplyInput);
   $("note-form").addEventListener("submit", onNote);
@@ -184,6 +185,7 @@ function renderStatus() {
   reviewed.textContent = c.reviewed ? "Reviewed ✓" : "Mark reviewed";
   reviewed.title = c.reviewed ? "Click to mark as not reviewed" : "";
 
+  $("act-erase").hidden = !isAdmin();
   let explain = "";
   if (elsewhere) explain = `${c.agent ?? "Another agent"} has this conversation: only they can reply, hand it back or resolve it.`;
   else if (c.status === ConversationStatus.WAITING) explain = "Take over to talk with the visitor; the bot stays silent while you do.";
@@ -209,6 +211,7 @@ function renderFacts() {
     ["Thumbs-down", c.thumbs_down ? "yes" : "no"],
     ["CSAT", c.csat ? `${c.csat} / 5` : "–"],
   ];
+  if (c.language) facts.push(["Language", `${c.language} (the bot does not know it)`]);
   if (c.active_form) facts.push(["Active form", c.active_form]);
   for (const [name, value] of Object.entries(c.slots || {})) facts.push([`Slot ${name}`, typeof value === "string" ? value : JSON.stringify(value)]);
   $("facts").replaceChildren(...facts.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
@@ -274,6 +277,23 @@ function addNote(note) {
   list.querySelector(":scope > .muted")?.remove();
   list.append(noteItem(note));
   scrollTranscriptIfNear(list);
+}
+
+async function onErase() {
+  const id = openId;
+  const who = current?.customer_id ? "every conversation of this verified customer" : "this conversation";
+  if (!window.confirm(`Erase ${who}, with all its messages, notes and feedback? This cannot be undone.`)) return;
+  setText("action-error", "");
+  try {
+    const body = current?.customer_id ? { customer_id: current.customer_id } : { conversation_id: id };
+    const done = await api("POST", "erasures", body);
+    closeConversation();
+    history.replaceState(null, "", "#/inbox");
+    announce(`Erased ${done.conversations} conversation(s) and ${done.messages} messages.`);
+    scheduleInbox(0);
+  } catch (error) {
+    if (error.status !== 401 && openId === id) setText("action-error", error.message);
+  }
 }
 
 async function act(run, success) {

@@ -1,7 +1,7 @@
 // The inbox: filters, the conversation list (refetched on live events, highlighted when new, with unread dots)
 // and the status counts. It knows which row is open (setActive), not what the conversation view shows.
 
-import { api, getAgent, getToken } from "./api.js";
+import { api, download, getAgent, getToken, isAdmin } from "./api.js";
 import { $, announce, h, setText, timeElement } from "./dom.js";
 import { ago, fixed, readJson, visitorName } from "./format.js";
 import { ConversationStatus, STATUSES, statusPill } from "./status.js";
@@ -53,6 +53,8 @@ export function initInbox({ open }) {
     loadInbox();
   });
   $("inbox-list").addEventListener("keydown", onInboxKey);
+  $("export-jsonl").addEventListener("click", () => exportAs("jsonl"));
+  $("export-csv").addEventListener("click", () => exportAs("csv"));
 }
 
 /** At logout: forget the rows and what was seen waiting, cancel pending fetches (filters stay). */
@@ -118,7 +120,20 @@ function inboxQuery() {
   return params;
 }
 
+async function exportAs(format) {
+  setText("export-error", "");
+  const params = inboxQuery();
+  params.delete("limit");
+  params.set("format", format);
+  try {
+    announce(`Downloaded ${await download(`exports/conversations?${params}`, `conversations.${format}`)}.`);
+  } catch (error) {
+    if (error.status !== 401) setText("export-error", error.message);
+  }
+}
+
 export async function loadInbox() {
+  $("export").hidden = !isAdmin();
   const mySeq = ++seq;
   let page;
   try {
