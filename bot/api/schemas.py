@@ -323,3 +323,18 @@ class ErasureRequest(Strict):
                                                                             "customer.")
     email: StrictStr | None = Field(None, max_length=256, description="Every conversation of the verified customer "
                                                                       "with this e-mail address.")
+
+
+class CannedRequest(Strict):
+    shortcut: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Typed after `/` in the reply "
+                                                                                    "box: lower-case letters, "
+                                                                                    "digits, - and _.")
+    text: StrictStr = Field(min_length=1, max_length=2000, description="`{slot}` placeholders are filled from the "
+                                                                       "conversation; `{agent}` is your name.")
+    shared: bool = Field(False, description="For every agent (admins only); else your own. Fixed once made.")
+
+    @field_validator("text")
+    @classmethod
+    def _plain_placeholders(cls, value: str) -> str:
+        placeholders(value)  # only {name}: no format spec, conversion, attribute or index
+        return value

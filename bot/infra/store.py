@@ -11,6 +11,7 @@ up to date before use.
                    an admin approved them
     answer_revisions  every change to an answer made in the console (an admin's is served at once, an agent's
                    once an admin approved it), laid over the served model's answer templates
+    canned_replies agents' ready-made replies, inserted with `/shortcut`: shared (admins keep them) or personal
     erasures       a visitor's data erased on request: counts and digests of the erased texts, never the texts
     ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
     agents         support-agent accounts (argon2 password hashes) and their login tokens
@@ -258,6 +259,27 @@ class Erasure(Base):
     messages: Mapped[int] = mapped_column(Integer)
     digests: Mapped[list] = mapped_column(JSON)
     """SHA-256 (hex) of each erased visitor text, as written and as the training data normalises it."""
+
+
+class CannedReply(Base):
+    """A ready-made reply an agent inserts by typing `/` and its shortcut; `{slot}` placeholders are filled from
+    the conversation. Shared ones (no owner) are kept by admins; an agent keeps their own."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (
+        Index("ux_canned_replies_shared", "shortcut", unique=True, sqlite_where=text("owner_id IS NULL"),
+              postgresql_where=text("owner_id IS NULL")),
+        Index("ux_canned_replies_personal", "owner_id", "shortcut", unique=True,
+              sqlite_where=text("owner_id IS NOT NULL"), postgresql_where=text("owner_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shortcut: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    """None: shared by every agent."""
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def text_digests(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Answers managed in the console, in a real browser against a real server with the real student: an admin
 edits an answer and the widget says the new one at once; an agent's change waits for an admin's approval;
-the model's own version is restored. (The rules and conflicts: tests/helpers/cases/answers.py; every replica
-picking a change up: tests/e2e/test_replicas.py.)"""
+the model's own version is restored; an agent inserts a canned reply with `/`. (The rules and conflicts:
+tests/helpers/cases/answers.py and canned.py; every replica picking a change up: tests/e2e/test_replicas.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers import widget
+from tests.helpers.clients import Visitor
 from tests.helpers.console import open_console
 from tests.helpers.constants import CHROMIUM, SCREENSHOTS
 
@@ -102,3 +103,28 @@ def test_an_agents_change_is_served_only_once_an_admin_approved_it(browser, desk
 
     ada.get_by_role("button", name="Restore the model's own version").click()  # as the other tests expect it
     expect(ada.locator(".revision").first).to_contain_text("restores the model's own")
+
+
+def test_an_agent_keeps_a_canned_reply_and_inserts_it_filled_in_with_a_slash(browser, desk, console):
+    visitor = Visitor(desk)
+    visitor.say("where is my order NW482913")  # the tracking form keeps the order number and asks for the e-mail
+    page = console("alice")
+    page.get_by_role("tab", name="Replies").click()
+    page.get_by_role("button", name="New reply").click()
+    page.get_by_label("Shortcut").fill("trackme")
+    page.get_by_label("Text", exact=True).fill("I'm {agent}: I'll look into {order_id} for you now.")
+    expect(page.locator("#canned-shared-row")).to_be_hidden()  # agents keep their own; admins the shared ones
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('.answer-row[data-shortcut="trackme"]')).to_contain_text("Yours")
+
+    page.goto(f"{desk}/console/#/inbox/{visitor.session}")
+    box = page.get_by_label("Reply to the visitor")
+    box.press_sequentially("Hello! /trac")
+    expect(page.get_by_role("listbox", name="Canned replies").get_by_role("option")).to_contain_text(
+        "I'm Alice: I'll look into NW482913 for you now.")
+    page.screenshot(path=str(SCREENSHOTS / "console-canned.png"))
+    box.press("Enter")
+    expect(box).to_have_value("Hello! I'm Alice: I'll look into NW482913 for you now.")
+    box.press("Control+Enter")
+    expect(page.locator("#transcript")).to_contain_text("I'll look into NW482913 for you now.")
+    assert visitor.history()["messages"][-1]["text"] == "Hello! I'm Alice: I'll look into NW482913 for you now."

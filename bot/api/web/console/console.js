@@ -12,6 +12,7 @@ import {
   openConversationId, refreshOpen, rerenderTranscript, resetConversation,
 } from "./conversation.js";
 import { initAnswers, loadAnswers } from "./answers.js";
+import { initCanned, loadCanned } from "./canned.js";
 import { initDashboard, loadDashboard, dashboardSoon, resetDashboard } from "./dashboard.js";
 import { $, setText } from "./dom.js";
 import { focusRow, initInbox, loadInbox, onInboxMessage, onInboxStatus, renderInbox, resetInbox, scheduleInbox } from "./inbox.js";
@@ -22,7 +23,7 @@ import { initReview, loadReview, rerenderReview, resetReview, reviewSoon } from 
 import { guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
-const VIEWS = ["inbox", "review", "proposals", "answers", "dashboard"];
+const VIEWS = ["inbox", "review", "proposals", "answers", "canned", "dashboard"];
 const TYPING_TAGS = ["INPUT", "TEXTAREA", "SELECT"];
 
 // ---------------------------------------------------------------- session
@@ -146,9 +147,11 @@ function showView(name) {
   $("view-dashboard").hidden = name !== "dashboard";
   $("view-proposals").hidden = name !== "proposals";
   $("view-answers").hidden = name !== "answers";
+  $("view-canned").hidden = name !== "canned";
   if (changed && name === "review") loadReview();
   if (changed && name === "proposals") loadProposals();
   if (changed && name === "answers") loadAnswers();
+  if (changed && name === "canned") loadCanned();
   if (changed && name === "dashboard") loadDashboard();
 }
 
@@ -225,6 +228,7 @@ function bindEvents() {
   initReview({ onCorrected: refreshOpen });
   initProposals();
   initAnswers();
+  initCanned();
   initDashboard();
 
   document.addEventListener("keydown", (event) => {
