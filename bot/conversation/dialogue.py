@@ -9,7 +9,9 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
@@ -24,6 +26,9 @@ from bot.desk.agents import token_digest
 from bot.desk.desk import message_events, status_event
 from bot.infra.events import Event
 from bot.infra.guards import client_hash
+from bot.infra.office_hours import CONTACT_EMAIL_SLOT as CONTACT_EMAIL
+from bot.infra.office_hours import OFFLINE_SLOT as OFFLINE
+from bot.infra.office_hours import OfficeHours
 from bot.infra.store import Conversation, ConversationStatus, Message, utcnow
 from bot.model.domain import FORMS, required_slots
 from bot.model.language import foreign_language
@@ -45,6 +50,9 @@ FOREIGN_HANDOFF_TEXT = {  # the widget's languages first (en, zh), then a few co
           "notre équipe.",
     "es": "Lo siento, todavía no puedo responder en su idioma. Le paso con una persona de nuestro equipo.",
 }
+OFFLINE_TEXT = ("Our team is offline right now (we are there {hours}). Leave your e-mail address and your "
+                "question here, and we will write back as soon as we are in.")
+OFFLINE_THANKS_TEXT = "Thank you! We will write to {email} as soon as we are back."
 HUMAN_BUTTON = Button(title="Talk to a person", payload="/contact_human")
 TURN_ATTEMPTS = 3
 
@@ -139,13 +147,16 @@ def intent_title(intent: str) -> str:
 class ChatService:
     def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
                  handoff_after_failures: int = 3, predict=None, identity_secret: str | None = None,
-                 caps: ClientCaps | None = None, predict_async=None):
+                 caps: ClientCaps | None = None, predict_async=None, office: OfficeHours | None = None,
+                 clock: Callable[[], datetime] = utcnow):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
         `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
         model (by default directly; the API passes its micro-batcher), `predict_async` likewise for
         `understand` (by default `predict` in a thread). `identity_secret` verifies the host site's
-        identities; `caps` limits new conversations and hand-offs per client address."""
+        identities; `caps` limits new conversations and hand-offs per client address. Outside `office`
+        hours (None: always open, by `clock`) a hand-off asks for an e-mail address instead of promising a
+        person soon."""
         self.sessions = sessions
         self.identity_secret = identity_secret
         self.caps = caps or ClientCaps("off", "off")
@@ -155,6 +166,7 @@ class ChatService:
                                                                                           text))
         self.actions = actions or ActionRunner()
         self.handoff_after_failures = handoff_after_failures
+        self.office, self.clock = office, clock
         # SQLite has one writer at a time: taking turns here is a precise hand-over, where waiting on the
         # database's lock means sleeping and retrying. PostgreSQL needs no such thing.
         is_sqlite = sessions.kw["bind"].dialect.name == "sqlite"
@@ -274,6 +286,12 @@ class ChatService:
                 if waiting and not self.caps.allow(Cap.HANDOFF, client):
                     conversation.status = ConversationStatus.BOT
                     decision, replies = Decision.FALLBACK, [Reply(HANDOFF_CAPPED_TEXT)]
+                elif waiting and self.office is not None and not self.office.open_at(self.clock()):
+                    conversation.slots = {**(conversation.slots or {}), OFFLINE: True}
+                    replies = [Reply(OFFLINE_TEXT.format(hours=self.office.text))]
+            elif self._leaves_address(conversation, text):
+                decision, template, replies = Decision.HANDOFF, None, [
+                    Reply(OFFLINE_THANKS_TEXT.format(email=conversation.slots[CONTACT_EMAIL]))]
             else:
                 decision, template, replies = Decision.SILENT, None, []
             top, now = prediction.top, utcnow()
@@ -295,6 +313,18 @@ class ChatService:
                 db.commit()
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
                               conversation.status, changed, stored[0].id, [m.id for m in stored[1:]], events)
+
+    @staticmethod
+    def _leaves_address(conversation: Conversation, text: str) -> bool:
+        """An offline message's e-mail address, the first time the visitor gives one: kept as a slot."""
+        slots = conversation.slots or {}
+        if conversation.status != ConversationStatus.WAITING_FOR_AGENT or not slots.get(OFFLINE):
+            return False
+        email = extract_slots(text).get("email")
+        if email is None or slots.get(CONTACT_EMAIL):
+            return False
+        conversation.slots = {**slots, CONTACT_EMAIL: email}
+        return True
 
     def history(self, session_id: str, token: str | None) -> tuple[Conversation, list[Message]]:
         with self.sessions() as db:

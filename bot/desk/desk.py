@@ -21,6 +21,7 @@ from bot.desk.views import (
     TranscriptOut,
 )
 from bot.infra.events import DESK, Event, conversation_channel
+from bot.infra.office_hours import OFFLINE_SLOT
 from bot.infra.store import (
     Agent,
     Conversation,
@@ -115,7 +116,7 @@ def summaries(db: Session, conversations: list[Conversation], low_confidence: fl
             lowest_confidence=lowest, low_confidence=lowest is not None and lowest < low_confidence,
             thumbs_down=bool(row and row.down),
             customer_id=conversation.customer_id, customer_email=conversation.customer_email,
-            language=conversation.language))
+            language=conversation.language, offline_message=bool((conversation.slots or {}).get(OFFLINE_SLOT))))
     return shown
 
 

@@ -80,6 +80,8 @@ class ConversationOut(BaseModel):
                                                       "visitor (identity verification).")
     customer_email: str | None = Field(None, description="The e-mail address the shop's page gave for that "
                                                          "customer (shown to agents; never used as proof).")
+    offline_message: bool = Field(False, description="The hand-off came outside office hours: the visitor was asked "
+                                                     "for an e-mail address (slot contact_email).")
     language: str | None = Field(None, description="The visitor's language (ISO 639-1) when the model was not trained "
                                                    "on it: the bot handed the conversation over at once.")
 

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.infra.office_hours import OfficeHours, OfficeHoursError
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
                                          "the top two are closer than this; unset: the model artifact's.")
     handoff_after_failures: int = Field(3, ge=1, description="Fallbacks in a row before the bot hands the "
                                                              "conversation to a person.")
+    office_hours: str = Field("", description="When agents take hand-offs, e.g. 'Mon-Fri 09:00-18:00; Sat "
+                                              "10:00-14:00'; outside them a hand-off asks for an e-mail address and "
+                                              "leaves an offline message in the inbox. Empty: always.")
+    office_timezone: str = Field("UTC", description="The time zone of DISTILBOT_OFFICE_HOURS (IANA name, e.g. "
+                                                    "Europe/Berlin).")
     low_confidence: float = Field(0.5, ge=0, le=1, description="Visitor messages understood with less "
                                                                "confidence than this count as low confidence.")
     identity_secret: str | None = Field(
@@ -90,6 +97,17 @@ class Settings(BaseSettings):
                                                              "changed serves it at once).")
     log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON objects or plain text.")
     access_log: bool = Field(True, description="Log every HTTP request.")
+
+    def office(self) -> OfficeHours | None:
+        return OfficeHours.parse(self.office_hours, self.office_timezone)
+
+    @model_validator(mode="after")
+    def _office_hours_readable(self) -> Settings:
+        try:
+            self.office()
+        except OfficeHoursError as exc:
+            raise ValueError(f"office_hours: {exc}") from None
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

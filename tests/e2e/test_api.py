@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from bot.api.app import create_app
 from bot.conversation.policy import PolicyConfig
+from bot.desk.desk import get_conversation, summary
+from bot.infra.office_hours import DAYS
 from bot.infra.settings import Settings
 from tests.helpers.constants import DATA
 
@@ -182,6 +185,26 @@ def test_short_english_messages_are_not_taken_for_another_language(client, messa
     answered = chat(client, message).json()
     assert stored_language(client, answered["session_id"]) is None
     assert all("your language" not in reply["text"] for reply in answered["replies"])
+
+
+def test_outside_office_hours_a_hand_off_asks_for_an_address_and_leaves_an_offline_message(settings):
+    other_day = DAYS[(datetime.now(UTC).weekday() + 2) % 7].title()  # never today (in UTC), so closed now
+    closed = settings.model_copy(update={"office_hours": f"{other_day} 09:00-10:00"})
+    with TestClient(create_app(closed)) as client:
+        first = chat(client, "I want to talk to a real person please").json()
+        assert first["decision"] == "handoff" and first["status"] == "waiting_for_agent"
+        assert first["replies"][0]["text"].startswith("Our team is offline right now (we are there "
+                                                      f"{other_day} 09:00-10:00 (UTC))")
+        session, token = first["session_id"], first["session_token"]
+        assert chat(client, "my parcel never came", session, token).json()["decision"] == "silent"
+        left = chat(client, "you can reach me at jane.doe@example.com", session, token).json()
+        assert left["replies"][0]["text"] == "Thank you! We will write to jane.doe@example.com as soon as we are back."
+        assert chat(client, "or jd@example.org", session, token).json()["decision"] == "silent"  # once
+        with client.app.state.services.sessions() as db:
+            row = summary(db, get_conversation(db, session), 0.5)
+            slots = get_conversation(db, session).slots
+        assert row.offline_message and row.status == "waiting_for_agent"
+        assert slots["contact_email"] == "jane.doe@example.com"
 
 
 def test_close_intents_get_a_clarifying_question(settings):
