@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat = ChatService(sessions, lambda: holder.model, predict=batcher.predict,
                            predict_async=batcher.predict_async,
                            handoff_after_failures=settings.handoff_after_failures,
-                           identity_secret=settings.identity_secret, caps=caps, office=settings.office())
+                           identity_secret=settings.identity_secret, caps=caps, office=settings.office(),
+                           offer_every_s=settings.socket_recheck_s if settings.assignment == "round_robin" else None)
         bus = make_bus(settings.redis_url, settings.redis_max_connections)
         sockets = SocketRegistry(Caps(settings.max_sockets_per_client, settings.max_sockets_per_conversation,
                                       settings.max_sockets_per_agent),

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from bot.desk import agents
+from bot.desk import agents, assignment
 from bot.infra import telemetry
 from bot.infra.events import AGENTS, TokensRevoked
 from bot.infra.store import Conversation
@@ -143,10 +143,14 @@ class SocketRegistry:
     @staticmethod
     def _no_longer_valid(sessions, entries: list[OpenSocket]) -> list[OpenSocket]:
         """The entries whose agent token or visitor conversation (with its token) is gone. One query per
-        distinct agent token and one per 500 conversations."""
+        distinct agent token and one per 500 conversations. The agents of the others are marked as seen
+        (online, for round-robin assignment)."""
         with sessions.begin() as db:  # committed: agent_for_token deletes expired tokens
             valid_tokens = {token: agents.agent_for_token(db, token) is not None
                             for token in {e.agent_token for e in entries if e.agent_token}}
+            # their consoles are open: online for round-robin assignment
+            assignment.mark_seen(db, (e.agent_id for e in entries if e.agent_token and valid_tokens[e.agent_token]
+                                      and e.agent_id is not None))
             wanted = sorted({e.conversation_id for e in entries if e.conversation_id})
             hashes = {}
             for start in range(0, len(wanted), 500):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.conversation.action_runner import ActionResult, ActionRunner, FormState
 from bot.conversation.actions import SLOT_PARSERS, answer_message, in_turn
@@ -22,6 +23,7 @@ from bot.conversation.client_caps import Cap, ClientCaps
 from bot.conversation.ownership import identity_is_valid
 from bot.conversation.policy import Decision, decide
 from bot.conversation.turn_store import ConversationChanged, load_for_turn, save_turn
+from bot.desk import assignment
 from bot.desk.agents import token_digest
 from bot.desk.desk import message_events, status_event
 from bot.infra.events import Event
@@ -148,7 +150,7 @@ class ChatService:
     def __init__(self, sessions: sessionmaker, model_source, actions: ActionRunner | None = None,
                  handoff_after_failures: int = 3, predict=None, identity_secret: str | None = None,
                  caps: ClientCaps | None = None, predict_async=None, office: OfficeHours | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, offer_every_s: float | None = None):
         """`model_source()` returns the ServedModel to use now (so a reload swaps it between turns).
         Fallbacks in a row: the first asks to rephrase, the second also offers a person, the
         `handoff_after_failures`-th hands the conversation to one. `predict(classifier, text)` runs the
@@ -156,7 +158,8 @@ class ChatService:
         `understand` (by default `predict` in a thread). `identity_secret` verifies the host site's
         identities; `caps` limits new conversations and hand-offs per client address. Outside `office`
         hours (None: always open, by `clock`) a hand-off asks for an e-mail address instead of promising a
-        person soon."""
+        person soon. With `offer_every_s` (the sockets' re-check interval, which keeps agents online), a
+        conversation that starts waiting is offered to an online agent in turn (bot.desk.assignment)."""
         self.sessions = sessions
         self.identity_secret = identity_secret
         self.caps = caps or ClientCaps("off", "off")
@@ -166,7 +169,7 @@ class ChatService:
                                                                                           text))
         self.actions = actions or ActionRunner()
         self.handoff_after_failures = handoff_after_failures
-        self.office, self.clock = office, clock
+        self.office, self.clock, self.offer_every_s = office, clock, offer_every_s
         # SQLite has one writer at a time: taking turns here is a precise hand-over, where waiting on the
         # database's lock means sleeping and retrying. PostgreSQL needs no such thing.
         is_sqlite = sessions.kw["bind"].dialect.name == "sqlite"
@@ -289,6 +292,8 @@ class ChatService:
                 elif waiting and self.office is not None and not self.office.open_at(self.clock()):
                     conversation.slots = {**(conversation.slots or {}), OFFLINE: True}
                     replies = [Reply(OFFLINE_TEXT.format(hours=self.office.text))]
+                if self.offer_every_s is not None and conversation.status == ConversationStatus.WAITING_FOR_AGENT:
+                    self._offer(db, conversation)  # it starts waiting now
             elif self._leaves_address(conversation, text):
                 decision, template, replies = Decision.HANDOFF, None, [
                     Reply(OFFLINE_THANKS_TEXT.format(email=conversation.slots[CONTACT_EMAIL]))]
@@ -313,6 +318,13 @@ class ChatService:
                 db.commit()
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
                               conversation.status, changed, stored[0].id, [m.id for m in stored[1:]], events)
+
+    def _offer(self, db, conversation: Conversation) -> None:
+        assert self.offer_every_s is not None, "called only with round-robin assignment on"
+        agent = assignment.offer(db, self.offer_every_s)
+        if agent is not None:
+            conversation.agent_id = agent.id
+            set_committed_value(conversation, "agent", agent)  # for the status event; the turn writes agent_id
 
     @staticmethod
     def _leaves_address(conversation: Conversation, text: str) -> bool:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
                                          "the top two are closer than this; unset: the model artifact's.")
     handoff_after_failures: int = Field(3, ge=1, description="Fallbacks in a row before the bot hands the "
                                                              "conversation to a person.")
+    assignment: Literal["off", "round_robin"] = Field("off", description="'round_robin': a conversation that "
+                                                      "starts waiting for a person is offered to the online agent "
+                                                      "(console open) who was offered one longest ago; it shows "
+                                                      "under their 'Mine' and any agent may still take it.")
     office_hours: str = Field("", description="When agents take hand-offs, e.g. 'Mon-Fri 09:00-18:00; Sat "
                                               "10:00-14:00'; outside them a hand-off asks for an e-mail address and "
                                               "leaves an offline message in the inbox. Empty: always.")

@@ -97,6 +97,10 @@ class Agent(Base):
     disabled_at: Mapped[datetime | None]
     """Set by `bot agent disable`: the account cannot log in and its tokens are gone."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    """When a console of theirs was last known open (its live socket): who is online, for assignment."""
+    last_offered_at: Mapped[datetime | None]
+    """When a waiting conversation was last offered to them (round-robin assignment)."""
 
 
 class AgentToken(Base):

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocketDisconnected
 from bot.api.deps import services_of
 from bot.api.sockets import CloseCode, OpenSocket, Refused
 from bot.conversation.dialogue import ChatService, SessionForbidden, SessionNotFound
-from bot.desk import agents
+from bot.desk import agents, assignment
 from bot.infra import telemetry
 from bot.infra.events import DESK, conversation_channel
 from bot.infra.guards import client_key
@@ -179,6 +179,8 @@ async def agent_live(socket: WebSocket) -> None:
         def find_agent():
             with services_of(socket).sessions.begin() as db:
                 agent = agents.agent_for_token(db, token) if token else None
+                if agent is not None:
+                    assignment.mark_seen(db, [agent.id])  # online from now (round-robin assignment)
                 return (agent.id, agent.display_name) if agent else (None, None)
 
         agent_id, name = await run_in_threadpool(find_agent)

@@ -54,3 +54,32 @@ def test_an_admin_exports_then_erases_a_visitor_and_an_agent_can_do_neither(cont
     expect(page.locator("#announcer")).to_contain_text("Erased 1 conversation(s)")
     expect(row(page, visitor.session)).to_have_count(0)
     assert visitor.put("/csat", {"score": 5}).status_code == 404  # the visitor's own link is gone too
+
+
+SPY_ON_NOTIFICATIONS = """
+Object.defineProperty(document, "hidden", { get: () => window.__hidden === true });
+window.__notices = [];
+const RealNotification = window.Notification;
+window.Notification = class extends RealNotification {
+  constructor(title, options) { super(title, options); window.__notices.push({ title, body: options?.body }); }
+};
+"""
+
+
+def test_a_hidden_console_notifies_of_a_visitor_who_starts_waiting(browser, admin_server):
+    """The tab's hidden state is set by the test (headless Chromium shows every tab); the notification is the
+    browser's own, recorded on its way."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        context.grant_permissions(["notifications"], origin=admin_server)
+        context.add_init_script(SPY_ON_NOTIFICATIONS)
+        page = open_console(context, admin_server, "alice")
+        expect(page.get_by_role("button", name="Notify me")).to_be_hidden()  # permission granted already
+        page.evaluate("window.__hidden = true")
+        visitor = Visitor(admin_server)
+        visitor.say("I want to talk to a real person please")
+        page.wait_for_function("window.__notices.length > 0")
+        assert page.evaluate("window.__notices") == [
+            {"title": "A visitor is waiting", "body": f"Visitor {visitor.session[:6]} asked for a person."}]
+    finally:
+        context.close()

@@ -20,7 +20,8 @@ import { loadIntents } from "./intents.js";
 import { closeLive, connectLive, initLive } from "./live.js";
 import { initProposals, loadProposals } from "./proposals.js";
 import { initReview, loadReview, rerenderReview, resetReview, reviewSoon } from "./review.js";
-import { guessAgentId } from "./status.js";
+import { visitorName } from "./format.js";
+import { ConversationStatus, guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
 const VIEWS = ["inbox", "review", "proposals", "answers", "canned", "dashboard"];
@@ -94,6 +95,7 @@ function startApp() {
   loadInbox();
   loadReview();
   loadProposals();
+  offerNotifications();
   connectLive();
   route();
 }
@@ -195,6 +197,7 @@ function onLiveEvent(event) {
     case "status": {
       const { conversation_id: id, status, agent } = event;
       const agentId = guessAgentId(agent);
+      if (status === ConversationStatus.WAITING) notifyWaiting(id, event.agent_id);
       onInboxStatus(id, status, agent, agentId);
       onLiveStatus(id, status, agent, agentId);
       break;
@@ -208,6 +211,31 @@ function onLiveEvent(event) {
     default:
       break;
   }
+}
+
+// ---------------------------------------------------------------- notifications
+
+/** A browser notification for a visitor who starts waiting, while this tab is hidden (permission asked once,
+ * on a click: browsers refuse to ask otherwise). */
+function notifyWaiting(id, offeredTo) {
+  if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
+  const mine = offeredTo !== null && offeredTo === getAgent()?.id;
+  const notice = new Notification(mine ? "A visitor is waiting for you" : "A visitor is waiting",
+    { body: `${visitorName(id)} asked for a person.`, tag: `waiting-${id}` });
+  notice.onclick = () => {
+    window.focus();
+    go(`#/inbox/${encodeURIComponent(id)}`);
+    notice.close();
+  };
+}
+
+function offerNotifications() {
+  const button = $("notify");
+  button.hidden = !("Notification" in window) || Notification.permission !== "default";
+  button.onclick = async () => {
+    await Notification.requestPermission();
+    button.hidden = Notification.permission !== "default";
+  };
 }
 
 // ---------------------------------------------------------------- wiring

@@ -251,6 +251,7 @@ function inboxRow(c, seenIds) {
   if (c.thumbs_down) flags.push(h("span", { className: "flag thumbs", title: "The visitor gave a thumbs-down" }, "thumbs-down"));
   if (c.reviewed) flags.push(h("span", { className: "flag reviewed", title: "Reviewed" }, "✓ reviewed"));
   if (c.csat) flags.push(h("span", { className: "flag csat", title: "Visitor's rating (1–5)" }, `CSAT ${c.csat}`));
+  if (c.status === ConversationStatus.WAITING && c.agent) flags.push(h("span", { className: "flag offered", title: "Offered to this agent in turn; anyone may take it" }, `Offered to ${c.agent}`));
   if (c.offline_message) flags.push(h("span", { className: "flag offline", title: "Handed over outside office hours: the visitor was asked for an e-mail address" }, "Offline message"));
   if (c.language) flags.push(h("span", { className: "flag language", title: "The visitor writes in a language the bot does not know" }, `Language: ${c.language}`));
   flags.push(h("span", { className: "flag count", title: "Visitor messages" }, `${c.messages} msg`));
