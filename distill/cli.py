@@ -321,12 +321,12 @@ def erase(
         with store.lock():
             state = RedistillState.load(store.root / STATE)
             done = carry_out(db, state.erasures_done, work_dir, cache_dir or default_cache_dir())
-            state.erasures_done = done.last_id
+            state.erasures_done = done.done
             state.save(store.root / STATE)
     except RegistryBusy as exc:
         typer.echo(f"error: {exc}; try again when it is done", err=True)
         raise typer.Exit(5) from None
     except (StoreError, ArtifactError, OSError) as exc:
         _fail(str(exc))
-    typer.echo(f"{done.erasures} erasures carried out (up to #{done.last_id}): {done.batch_lines} harvested lines "
+    typer.echo(f"{done.erasures} erasures carried out ({len(done.done)} in all): {done.batch_lines} harvested lines "
                f"and {done.cache_entries} teacher outputs removed")

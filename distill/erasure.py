@@ -25,8 +25,9 @@ JSON_LISTS = ("waiting_for_admin.json",)
 @dataclass(frozen=True)
 class ErasureResult:
     erasures: int
-    """Erasures carried out by this call (those after the last one done)."""
-    last_id: int
+    """Erasures carried out by this call (those not done before)."""
+    done: list[int]
+    """Every erasure carried out so far (ids: one committed late on PostgreSQL may have a lower id)."""
     batch_lines: int
     """Lines removed from harvested batches."""
     cache_entries: int
@@ -38,16 +39,16 @@ def _erased(text: str, digests: set[str]) -> bool:
                for form in (text, text.strip(), " ".join(text.split())))
 
 
-def pending(db_url: str, after: int) -> tuple[set[str], int, int]:
-    """The digests of the erasures after id `after`, how many erasures, and the last id (read-only)."""
+def pending(db_url: str, done: set[int]) -> tuple[set[str], list[int]]:
+    """The digests of the erasures not in `done`, and their ids (read-only)."""
     engine = read_only_engine(db_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(select(Erasure.id, Erasure.digests).where(Erasure.id > after)
-                                      .order_by(Erasure.id)).all()
+            rows = [row for row in connection.execute(select(Erasure.id, Erasure.digests).order_by(Erasure.id))
+                    if row.id not in done]
     finally:
         engine.dispose()
-    return {d for _, digests in rows for d in digests}, len(rows), rows[-1].id if rows else after
+    return {d for _, digests in rows for d in digests}, [row.id for row in rows]
 
 
 def scrub_batches(work_dir: Path, digests: set[str]) -> int:
@@ -79,8 +80,8 @@ def scrub_caches(cache_dir: Path, digests: set[str]) -> int:
     return sum(cache.forget(digests) for cache in EmbeddingCache.all_in(cache_dir)) if digests else 0
 
 
-def carry_out(db_url: str, after: int, work_dir: Path, cache_dir: Path) -> ErasureResult:
-    """Every erasure after id `after`, in the work folder and the cache."""
-    digests, count, last = pending(db_url, after)
+def carry_out(db_url: str, done: list[int], work_dir: Path, cache_dir: Path) -> ErasureResult:
+    """Every erasure not in `done`, in the work folder and the cache."""
+    digests, ids = pending(db_url, set(done))
     lines = scrub_batches(work_dir, digests) if digests and work_dir.is_dir() else 0
-    return ErasureResult(count, last, lines, scrub_caches(cache_dir, digests))
+    return ErasureResult(len(ids), sorted({*done, *ids}), lines, scrub_caches(cache_dir, digests))

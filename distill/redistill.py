@@ -53,8 +53,8 @@ class RedistillState(BaseModel):
     """The base data's digest at the last publish (a change is something new to learn)."""
     baseline: str | None = None
     """The version every candidate is also compared with (drift), pinned at the first run or by an operator."""
-    erasures_done: int = 0
-    """The last visitor erasure (bot.desk.erasure) carried into the work folder and the teacher-output cache."""
+    erasures_done: list[int] = []
+    """The visitor erasures (bot.desk.erasure) carried into the work folder and the teacher-output cache."""
 
     @classmethod
     def load(cls, path: Path) -> RedistillState:
@@ -178,7 +178,7 @@ def redistill(options: Options) -> tuple[int, dict]:
         expired = prune_batches(options.work_dir, options.retention_days)
         erased = carry_out(options.db_url, state.erasures_done, options.work_dir,
                            options.cache_dir or default_cache_dir())
-        state.erasures_done = erased.last_id
+        state.erasures_done = erased.done
         state.save(state_path)
         digest = data_digest([*options.train, *([options.templates] if options.templates else [])])
         harvest = collect(options.db_url, since, until=until, limits=options.limits)

@@ -280,6 +280,11 @@ class NewIntentOut(BaseModel):
     decided_at: str | None
 
 
+class ButtonIn(Strict):
+    title: StrictStr = Field(min_length=1, max_length=80)
+    payload: StrictStr = Field(min_length=1, max_length=200, description="`/intent`, or text sent as the visitor's.")
+
+
 class AnswerIn(Strict):
     """An answer as an admin writes it in the console (bot.model.templates.Template, with limits)."""
 
@@ -289,8 +294,8 @@ class AnswerIn(Strict):
         min_length=1, max_length=200, description="Visitor questions this answer fits (the retriever matches them).")
     text: StrictStr = Field(min_length=1, max_length=2000, description="`{slot}` placeholders: slots the templates "
                                                                        "define.")
-    buttons: list[ButtonOut] = Field([], max_length=6)
-    action: StrictStr | None = Field(None, description="A form to start instead of answering (e.g. "
+    buttons: list[ButtonIn] = Field([], max_length=6)
+    action: StrictStr | None = Field(None, max_length=64, description="A form to start instead of answering (e.g. "
                                                        "order_status_form).")
 
     @field_validator("text")

@@ -290,12 +290,14 @@ class ChatService:
                     conversation.status = ConversationStatus.BOT
                     decision, replies = Decision.FALLBACK, [Reply(HANDOFF_CAPPED_TEXT)]
                 elif waiting and self.office is not None and not self.office.open_at(self.clock()):
-                    conversation.slots = {**(conversation.slots or {}), OFFLINE: True}
+                    conversation.slots = {**(conversation.slots or {}), OFFLINE: True, CONTACT_EMAIL: None}
                     replies = [Reply(OFFLINE_TEXT.format(hours=self.office.text))]
+                elif waiting and (conversation.slots or {}).get(OFFLINE):  # an earlier hand-off was offline
+                    conversation.slots = {**conversation.slots, OFFLINE: False}
                 if self.offer_every_s is not None and conversation.status == ConversationStatus.WAITING_FOR_AGENT:
                     self._offer(db, conversation)  # it starts waiting now
-            elif self._leaves_address(conversation, text):
-                decision, template, replies = Decision.HANDOFF, None, [
+            elif self._leaves_address(conversation, text):  # a slot collected, as a form's step would
+                decision, template, replies = Decision.FORM, None, [
                     Reply(OFFLINE_THANKS_TEXT.format(email=conversation.slots[CONTACT_EMAIL]))]
             else:
                 decision, template, replies = Decision.SILENT, None, []

@@ -33,6 +33,8 @@ class AnswerState(enum.StrEnum):
     RETIRED = "retired"
     PROPOSED = "proposed"
     """A new answer an agent proposed, not served until an admin approves it."""
+    REJECTED = "rejected"
+    """A new answer whose proposals were all rejected: never served."""
 
 
 class AnswerOut(BaseModel):
@@ -207,7 +209,11 @@ def history(db: Session, own: TemplateBook, answer_id: str) -> AnswerHistory:
                          decided_at=r.decided_at.isoformat() if r.decided_at else None,
                          diff=diff(content_of(r.base_id), _template(r.content), name_of(r.base_id), name_of(r.id)))
              for r in rows]
-    listed = next(a for a in answers(db, own) if a.template.id == answer_id)
+    listed = next((a for a in answers(db, own) if a.template.id == answer_id), None)
+    if listed is None:  # only rejected proposals: shown as the last one proposed
+        last = next(r for r in rows if r.content)
+        listed = AnswerOut(template=Template.model_validate(last.content), revision=SEED, state=AnswerState.REJECTED,
+                           pending=0)
     return AnswerHistory(answer=listed, seed=seed, revisions=views)
 
 
@@ -246,6 +252,14 @@ def _flush_once_per_base(db: Session, answer_id: str) -> None:
                              "again") from None
 
 
+def _served(db: Session, own: TemplateBook, answer_id: str, current: AnswerRevision | None = None) -> None:
+    """409 unless the answer is served now (there is something to retire)."""
+    current = current or _current(db, answer_id)
+    has_seed = any(t.id == answer_id for t in own.templates)
+    if (current is not None and current.content is None) or (current is None and not has_seed):
+        raise DeskError(409, f"answer {answer_id!r} is not served: nothing to retire (reject a proposal instead)")
+
+
 def create(db: Session, own: TemplateBook, rules: Rules, template: Template, author_id: int | None,
            approve: bool) -> AnswerRevision:
     """A new answer (409 when the id is taken, by a model's template or a change made here)."""
@@ -268,6 +282,7 @@ def retire(db: Session, own: TemplateBook, answer_id: str, base_id: int, author_
     """The bot stops using the answer (restore an earlier revision to use it again)."""
     if not _known(db, own, answer_id):
         raise DeskError(404, f"no answer {answer_id!r}")
+    _served(db, own, answer_id)
     return _write(db, answer_id, None, base_id, author_id, approve)
 
 
@@ -289,7 +304,8 @@ def restore(db: Session, own: TemplateBook, rules: Rules, answer_id: str, revisi
     return _write(db, answer_id, content, base_id, author_id, approve, restored_from=revision)
 
 
-def decide(db: Session, rules: Rules, revision: int, approve: bool, admin_id: int) -> AnswerRevision:
+def decide(db: Session, own: TemplateBook, rules: Rules, revision: int, approve: bool, admin_id: int
+           ) -> AnswerRevision:
     """An admin approves a proposed revision (409 if the answer changed since it was proposed) or rejects it."""
     row = db.get(AnswerRevision, revision)
     if row is None:
@@ -298,6 +314,8 @@ def decide(db: Session, rules: Rules, revision: int, approve: bool, admin_id: in
         raise DeskError(409, f"revision {revision} is {row.status.value} already")
     if approve:
         current = _current(db, row.answer_id)
+        if row.content is None:
+            _served(db, own, row.answer_id, current)
         if (current.id if current is not None else SEED) != row.base_id:
             raise DeskError(409, f"answer {row.answer_id!r} changed since revision {revision} was proposed: "
                                  "reject it, or restore it over the current one")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.desk.desk import DeskError
+from bot.infra.office_hours import CONTACT_EMAIL_SLOT
 from bot.infra.store import Conversation, Correction, Erasure, Message, Note, OwnershipFailure, text_digests
 
 log = logging.getLogger("distilbot.erasure")
@@ -37,8 +38,11 @@ def _matching(db: Session, conversation_id: str | None, customer_id: str | None,
         where.append(Conversation.id == conversation_id)
     if customer_id:
         where.append(Conversation.customer_id == customer_id)
-    if email:
-        where.append(func.lower(Conversation.customer_email) == email.lower())
+    if email:  # the shop's address for a verified customer, or one a visitor gave (a form's, an offline message's)
+        wanted = email.strip().lower()
+        where.append(or_(func.lower(Conversation.customer_email) == wanted,
+                         *(func.lower(Conversation.slots[slot].as_string()) == wanted
+                           for slot in ("email", CONTACT_EMAIL_SLOT))))
     if len(where) != 1:
         raise DeskError(422, "name exactly one of conversation_id, customer_id and email")
     return list(db.scalars(select(Conversation.id).where(where[0]).with_for_update()))

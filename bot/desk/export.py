@@ -15,6 +15,7 @@ from bot.desk import desk
 from bot.desk.views import TranscriptOut
 
 PAGE = 100
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("conversation_id", "conversation_status", "conversation_started_at", "customer_id", "language",
                "csat", "kind", "message_id", "created_at", "role", "agent", "text", "intent", "confidence",
                "template", "decision", "model_version", "feedback", "corrected_intent")
@@ -38,9 +39,16 @@ def transcripts(sessions: Callable[[], Session], criteria: dict, low_confidence:
         offset += PAGE
 
 
+def _cell(value) -> str:
+    """A value as a spreadsheet shows it, never as a formula: visitors write these texts, and a cell starting
+    with = + - @ (or a tab or return) would run in the admin's spreadsheet (OWASP's CSV injection advice)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in FORMULA_STARTS else text
+
+
 def _csv_line(values: list) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    csv.writer(buffer).writerow([_cell(v) for v in values])
     return buffer.getvalue()
 
 

@@ -89,7 +89,7 @@ class ModelHolder:
         """Serve `edits` if they differ from those served: the index is rebuilt in a worker thread and swapped
         in as one reference, so a turn in flight keeps the answers it started with."""
         async with self._swap:
-            if edits.version == self.edits.version:
+            if edits.version <= self.edits.version:  # the same, or older than what a quicker refresh put in
                 return False
             self.model = await run_in_threadpool(self._edited, self.loaded, edits)
             self.edits = edits

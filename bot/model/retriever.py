@@ -38,9 +38,10 @@ class TemplateRetriever:
     @classmethod
     def build(cls, book: TemplateBook, encoder: SentenceEncoder | IntentClassifier) -> TemplateRetriever:
         rows = [t.id for t in book.templates for _ in t.examples]
-        vectors = np.ascontiguousarray(encoder.encode([q for t in book.templates for q in t.examples]),
-                                       dtype=np.float32)
-        index = faiss.IndexFlatIP(vectors.shape[1])
+        questions = [q for t in book.templates for q in t.examples]
+        vectors = np.ascontiguousarray(encoder.encode(questions or ["."]), dtype=np.float32)
+        index = faiss.IndexFlatIP(vectors.shape[1])  # an empty book (every answer retired): an empty index
+        vectors = vectors[:len(questions)]
         index.add(vectors)
         return cls(book, index, rows)
 
@@ -58,6 +59,8 @@ class TemplateRetriever:
     def search(self, embedding: np.ndarray, k: int = 5) -> list[TemplateHit]:
         """The best `k` distinct templates, each scored by its closest example question (`embedding`: a
         numpy vector, or anything numpy can read, like a CPU tensor)."""
+        if self.index.ntotal == 0:
+            return []
         query = np.ascontiguousarray(np.asarray(embedding, dtype=np.float32).reshape(1, -1))
         scores, indices = self.index.search(query, min(self.index.ntotal, k * 8))
         hits: dict[str, float] = {}

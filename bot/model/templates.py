@@ -104,7 +104,7 @@ class AnswerEdits:
     of its id (or adds one), and a retired id is left out."""
 
     version: tuple[int, int] = (0, 0)
-    """(approved revisions, highest approved revision id) in the store: changes whenever an answer does."""
+    """(approved revisions, highest approved revision id) in the store: grows whenever an answer changes."""
     templates: tuple[Template, ...] = ()
     retired: frozenset[str] = field(default_factory=frozenset)
 

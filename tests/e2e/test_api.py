@@ -16,6 +16,7 @@ from bot.conversation.policy import PolicyConfig
 from bot.desk.desk import get_conversation, summary
 from bot.infra.office_hours import DAYS
 from bot.infra.settings import Settings
+from bot.infra.store import ConversationStatus
 from tests.helpers.constants import DATA
 
 
@@ -205,6 +206,16 @@ def test_outside_office_hours_a_hand_off_asks_for_an_address_and_leaves_an_offli
             slots = get_conversation(db, session).slots
         assert row.offline_message and row.status == "waiting_for_agent"
         assert slots["contact_email"] == "jane.doe@example.com"
+
+        services = client.app.state.services
+        with services.sessions.begin() as db:  # an agent handed it back to the bot
+            get_conversation(db, session).status = ConversationStatus.BOT
+        services.chat.office = None  # and now the team is in
+        again = chat(client, "I want to talk to a real person please", session, token).json()
+        assert again["status"] == "waiting_for_agent" and "offline" not in again["replies"][0]["text"]
+        assert chat(client, "mail me at jd@example.org", session, token).json()["decision"] == "silent"
+        with services.sessions() as db:
+            assert not summary(db, get_conversation(db, session), 0.5).offline_message
 
 
 def test_close_intents_get_a_clarifying_question(settings):

@@ -46,7 +46,7 @@ def test_an_erasure_leaves_the_harvested_batches_and_the_teacher_cache(tmp_path)
                  "--cache-dir", str(tmp_path / "cache")]
     done = CliRunner().invoke(app, arguments)
     assert done.exit_code == 0, done.output
-    assert "1 erasures carried out (up to #1): 3 harvested lines and 1 teacher outputs removed" in done.output
+    assert "1 erasures carried out (1 in all): 3 harvested lines and 1 teacher outputs removed" in done.output
     assert (batch / "unlabelled.txt").read_text() == f"{KEPT}\n"
     assert [json.loads(line)["text"] for line in (batch / "train.jsonl").read_text().splitlines()] == [KEPT]
     assert json.loads((batch / "waiting_for_admin.json").read_text()) == [{"text": KEPT}]
@@ -55,4 +55,4 @@ def test_an_erasure_leaves_the_harvested_batches_and_the_teacher_cache(tmp_path)
     assert computed == [normalised]  # its teacher output was gone; the other one was still cached
 
     again = CliRunner().invoke(app, arguments)
-    assert again.exit_code == 0 and "0 erasures carried out (up to #1)" in again.output
+    assert again.exit_code == 0 and "0 erasures carried out (1 in all)" in again.output

@@ -22,6 +22,7 @@ from bot.model.templates import TemplateBook
 
 router = APIRouter(prefix="/api/agent/answers", tags=["answers"])
 AnswerId = Annotated[str, Path(max_length=128)]
+RevisionId = Annotated[int, Path(ge=0, le=2**31 - 1, description="A revision's id (0: the model's own version).")]
 UNAUTHORIZED: Responses = {401: error("missing, invalid or expired agent token")}
 WRITE_ERRORS: Responses = {**UNAUTHORIZED, 404: error("no such answer or revision"),
                            409: error("the answer changed since the given revision (reload it), or the id is taken"),
@@ -105,7 +106,7 @@ async def retire_answer(answer_id: AnswerId, body: AnswerBase, me: CurrentAgent,
 
 
 @router.post("/{answer_id}/revisions/{revision}/restore", response_model=AnswerHistory, responses=WRITE_ERRORS)
-async def restore_revision(answer_id: AnswerId, revision: int, body: AnswerBase, me: CurrentAgent,
+async def restore_revision(answer_id: AnswerId, revision: RevisionId, body: AnswerBase, me: CurrentAgent,
                            services: ServicesDep) -> AnswerHistory:
     """A new revision with that revision's content (0: the model's own template)."""
     return await _change(services, lambda db, own, rules: answers.restore(
@@ -114,14 +115,14 @@ async def restore_revision(answer_id: AnswerId, revision: int, body: AnswerBase,
 
 @router.post("/revisions/{revision}/approve", response_model=AnswerHistory,
              responses={**WRITE_ERRORS, 403: error("only an admin may do this")})
-async def approve_revision(revision: int, me: CurrentAdmin, services: ServicesDep) -> AnswerHistory:
+async def approve_revision(revision: RevisionId, me: CurrentAdmin, services: ServicesDep) -> AnswerHistory:
     """Admins only: serve an agent's proposed change (409 if the answer changed since it was proposed)."""
-    return await _change(services, lambda db, _own, rules: answers.decide(db, rules, revision, True, me.id))
+    return await _change(services, lambda db, own, rules: answers.decide(db, own, rules, revision, True, me.id))
 
 
 @router.post("/revisions/{revision}/reject", response_model=AnswerHistory,
              responses={**WRITE_ERRORS, 403: error("only an admin may do this")})
-async def reject_revision(revision: int, me: CurrentAdmin, services: ServicesDep) -> AnswerHistory:
+async def reject_revision(revision: RevisionId, me: CurrentAdmin, services: ServicesDep) -> AnswerHistory:
     """Admins only: the proposed change is not served."""
-    return await _change(services, lambda db, _own, rules: answers.decide(db, rules, revision, False, me.id))
+    return await _change(services, lambda db, own, rules: answers.decide(db, own, rules, revision, False, me.id))
 

@@ -3,7 +3,9 @@ conversation, which the console's reply box offers after `/`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
 
 from bot.api.deps import CurrentAgent, ServicesDep
 from bot.api.schemas import CannedRequest, Responses, error
@@ -13,6 +15,7 @@ from bot.desk.desk import DeskError
 from bot.infra.store import Agent
 
 router = APIRouter(prefix="/api/agent", tags=["canned replies"])
+ReplyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 UNAUTHORIZED: Responses = {401: error("missing, invalid or expired agent token")}
 WRITE_ERRORS: Responses = {**UNAUTHORIZED, 403: error("a shared reply, and you are not an admin"),
                            404: error("no such canned reply of yours or shared"),
@@ -51,13 +54,13 @@ def create_canned(body: CannedRequest, me: CurrentAgent, services: ServicesDep) 
 
 
 @router.put("/canned/{reply_id}", response_model=CannedOut, responses=WRITE_ERRORS)
-def edit_canned(reply_id: int, body: CannedRequest, me: CurrentAgent, services: ServicesDep) -> CannedOut:
+def edit_canned(reply_id: ReplyId, body: CannedRequest, me: CurrentAgent, services: ServicesDep) -> CannedOut:
     """Change the shortcut and text of one of yours, or (admins) of a shared one."""
     return _in_transaction(services, me, lambda db, agent: canned.edit(db, agent, reply_id, body.shortcut, body.text))
 
 
 @router.delete("/canned/{reply_id}", status_code=204, response_class=Response, responses=WRITE_ERRORS)
-def delete_canned(reply_id: int, me: CurrentAgent, services: ServicesDep) -> Response:
+def delete_canned(reply_id: ReplyId, me: CurrentAgent, services: ServicesDep) -> Response:
     """Delete one of yours, or (admins) a shared one."""
     _in_transaction(services, me, lambda db, agent: canned.delete(db, agent, reply_id))
     return Response(status_code=204)

