@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import BaseModel
 
 from bot.model.artifact import Artifact, Registry, write_atomic, write_json
 from bot.model.nlu import IntentClassifier, scope_scores, softmax
+from bot.model.redistill_state import STATE, RedistillState
 from distill.config import DistillConfig
 from distill.data import Example, load_examples
 from distill.erasure import carry_out
@@ -37,31 +37,9 @@ from distill.training_set import TrainingSet, UnlabelledRules, build
 from distill.weights import default_cache_dir
 
 PUBLISHED, REJECTED, NOTHING_NEW = 0, 3, 4
-STATE = "redistill_state.json"
 OOS = "oos"
 SETTLE = timedelta(minutes=1)
 """The harvest window ends this long before the run starts, so no message is still being written into it."""
-
-
-class RedistillState(BaseModel):
-    """What one run leaves for the next (in the registry: no visitor text)."""
-
-    harvested_until: datetime | None = None
-    """Visitor messages before this were harvested by an earlier run (published, rejected or killed)."""
-    published: str | None = None
-    data_digest: str | None = None
-    """The base data's digest at the last publish (a change is something new to learn)."""
-    baseline: str | None = None
-    """The version every candidate is also compared with (drift), pinned at the first run or by an operator."""
-    erasures_done: list[int] = []
-    """The visitor erasures (bot.desk.erasure) carried into the work folder and the teacher-output cache."""
-
-    @classmethod
-    def load(cls, path: Path) -> RedistillState:
-        return cls.model_validate_json(path.read_text()) if path.exists() else cls()
-
-    def save(self, path: Path) -> None:
-        write_atomic(path, self.model_dump_json(indent=2))
 
 
 @dataclass

@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.api import answer_sync
 from bot.api.deps import LOGIN_WORKERS, Services
-from bot.api.routes import agent_api, answers, canned, live, operations, privacy, rasa_channel, visitor, web
+from bot.api.redistill_job import RedistillJobs
+from bot.api.routes import agent_api, answers, canned, live, models, operations, privacy, rasa_channel, visitor, web
 from bot.api.schemas import COMMON_ERRORS
 from bot.api.security_headers import SecurityHeaders
 from bot.api.sockets import Caps, SocketRegistry
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                       settings.max_sockets_per_agent),
                                  settings.socket_message_rate, settings.socket_recheck_s)
         sockets.start(bus, sessions)
-        app.state.services = services = Services(settings, holder, sessions, chat, bus, sockets)
+        jobs = RedistillJobs(settings.jobs_dir, settings.registry, settings.db_url, settings.redistill_args)
+        app.state.services = services = Services(settings, holder, sessions, chat, bus, sockets, jobs)
         answer_sync.load_at_start(services)
         watchers = [asyncio.create_task(answer_sync.watch(services, settings.answers_interval_s))]
         if settings.reload_interval_s:
@@ -113,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry.log.error("unhandled error", exc_info=exc)
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
-    for module in (visitor, rasa_channel, agent_api, answers, canned, live, privacy, operations):
+    for module in (visitor, rasa_channel, agent_api, answers, canned, models, live, privacy, operations):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(web.router)
     web.mount_static(app)

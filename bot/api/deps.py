@@ -14,6 +14,7 @@ from fastapi import Depends, Header, HTTPException, Query
 from fastapi.requests import HTTPConnection
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.api.redistill_job import RedistillJobs
 from bot.api.sockets import SocketRegistry
 from bot.conversation.dialogue import ChatService
 from bot.desk import agents
@@ -47,6 +48,7 @@ class Services:
     chat: ChatService
     bus: EventBus
     sockets: SocketRegistry
+    jobs: RedistillJobs
     login_guard: LoginGuard | None = None
     """Made on first use, inside the server's event loop."""
 

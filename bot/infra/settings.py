@@ -73,6 +73,11 @@ class Settings(BaseSettings):
                                                       "starts waiting for a person is offered to the online agent "
                                                       "(console open) who was offered one longest ago; it shows "
                                                       "under their 'Mine' and any agent may still take it.")
+    jobs_dir: Path = Field(Path("var/jobs"), description="Where redistillations started from the console keep their "
+                                                         "output and outcome (one folder per API replica).")
+    redistill_args: list[str] = Field([], description="Options added to `python -m distill redistill --registry "
+                                                      "…` when an admin starts one from the console, as a JSON list "
+                                                      "(e.g. [\"--work-dir\", \"var/redistill\"]).")
     office_hours: str = Field("", description="When agents take hand-offs, e.g. 'Mon-Fri 09:00-18:00; Sat "
                                               "10:00-14:00'; outside them a hand-off asks for an e-mail address and "
                                               "leaves an offline message in the inbox. Empty: always.")

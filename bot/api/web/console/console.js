@@ -13,6 +13,7 @@ import {
 } from "./conversation.js";
 import { initAnswers, loadAnswers } from "./answers.js";
 import { initCanned, loadCanned } from "./canned.js";
+import { initModels, loadModels } from "./models.js";
 import { initDashboard, loadDashboard, dashboardSoon, resetDashboard } from "./dashboard.js";
 import { $, setText } from "./dom.js";
 import { focusRow, initInbox, loadInbox, onInboxMessage, onInboxStatus, renderInbox, resetInbox, scheduleInbox } from "./inbox.js";
@@ -24,7 +25,7 @@ import { visitorName } from "./format.js";
 import { ConversationStatus, guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
-const VIEWS = ["inbox", "review", "proposals", "answers", "canned", "dashboard"];
+const VIEWS = ["inbox", "review", "proposals", "answers", "canned", "models", "dashboard"];
 const TYPING_TAGS = ["INPUT", "TEXTAREA", "SELECT"];
 
 // ---------------------------------------------------------------- session
@@ -150,10 +151,12 @@ function showView(name) {
   $("view-proposals").hidden = name !== "proposals";
   $("view-answers").hidden = name !== "answers";
   $("view-canned").hidden = name !== "canned";
+  $("view-models").hidden = name !== "models";
   if (changed && name === "review") loadReview();
   if (changed && name === "proposals") loadProposals();
   if (changed && name === "answers") loadAnswers();
   if (changed && name === "canned") loadCanned();
+  if (changed && name === "models") loadModels();
   if (changed && name === "dashboard") loadDashboard();
 }
 
@@ -257,6 +260,7 @@ function bindEvents() {
   initProposals();
   initAnswers();
   initCanned();
+  initModels();
   initDashboard();
 
   document.addEventListener("keydown", (event) => {
