@@ -22,6 +22,16 @@ def classification_metrics(y_true: list[str], y_pred: list[str]) -> dict:
     }
 
 
+def confused(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, dict[str, int]]:
+    """The off-diagonal of the confusion matrix: for each intent, how many of its messages went to which other."""
+    found: dict[str, dict[str, int]] = {}
+    for truth, guess in zip(y_true, y_pred):
+        if truth != guess:
+            row = found.setdefault(labels[truth], {})
+            row[labels[guess]] = row.get(labels[guess], 0) + 1
+    return found
+
+
 def agreement(a: list[str], b: list[str]) -> float:
     return sum(x == y for x, y in zip(a, b)) / len(a)
 

@@ -27,6 +27,7 @@ from bot.infra.store import (
     MIGRATIONS,
     Conversation,
     Correction,
+    ExampleProposal,
     Message,
     NewIntent,
     ProposalStatus,
@@ -50,6 +51,8 @@ class LabelSource(StrEnum):
     """An agent kept the predicted intent."""
     NEW_INTENT = "new_intent"
     """An example of an intent an agent proposed and an admin approved."""
+    EXAMPLE = "example"
+    """A message an agent proposed as an example of an intent the model knows, approved by an admin."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,11 @@ def collect(db_url: str, since: datetime | None, until: datetime | None = None,
                 harvest.labelled += [Labelled(text, intent.name, LabelSource.NEW_INTENT, approved=True)
                                      for text in intent.examples]
                 fresh[LabelSource.NEW_INTENT] += window.holds(intent.created_at) or window.holds(intent.decided_at)
+            for example in db.scalars(select(ExampleProposal).where(ExampleProposal.status == ProposalStatus.APPROVED)
+                                      .order_by(ExampleProposal.decided_at, ExampleProposal.id)):
+                new = bool(window.holds(example.decided_at))
+                harvest.labelled.append(Labelled(example.text, example.intent, LabelSource.EXAMPLE, None, True, new))
+                fresh[LabelSource.EXAMPLE] += new
             for correction in db.scalars(select(Correction).order_by(Correction.id)):
                 source = (LabelSource.CONFIRMATION if correction.intent == correction.predicted_intent
                           else LabelSource.CORRECTION)

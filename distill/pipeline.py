@@ -42,7 +42,7 @@ from distill.card import write_model_card
 from distill.config import DistillConfig
 from distill.data import Example, check_known_intents, load_examples, load_messages, load_templates
 from distill.distributed import Ranks, barrier, launched_ranks, same_on_all_ranks
-from distill.evaluate import disk_mb
+from distill.evaluate import confused, disk_mb
 from distill.export import Int8Settings, ParityGate, export_checked, onnx_classifier
 from distill.linear_probe import fit_logistic_head, fit_projection
 from distill.losses import (
@@ -474,6 +474,7 @@ class DistillRun:
             threshold = choose_oos_threshold(valid_logits, self.y_valid, served.temperature, config)
             in_scope = self.y_valid >= 0
             confidences, predicted = torch.softmax(valid_logits[in_scope] / served.temperature, -1).max(-1)
+            confusions = confused(self.y_valid[in_scope].tolist(), predicted.tolist(), labels)
             per_intent = intent_thresholds(confidences, predicted, predicted == self.y_valid[in_scope], labels,
                                            config.intent_min_precision, config.intent_min_support,
                                            config.intent_threshold_max) | config.intent_thresholds
@@ -509,7 +510,7 @@ class DistillRun:
                               train_messages=len(self.train_set), valid_messages=len(self.valid_set),
                               device=str(self.device), ranks=self.ranks.world, stages_s=self.stages.times,
                               stages_samples_per_s=self.stages.samples_per_s,
-                              languages=trained_languages(e.text for e in self.train_set))
+                              languages=trained_languages(e.text for e in self.train_set), confusions=confusions)
             if self.unlabelled is not None:
                 metrics.unlabelled = self.unlabelled
             if self.stages.gpu_peak_mib:

@@ -16,7 +16,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.api import answer_sync
 from bot.api.deps import LOGIN_WORKERS, Services
 from bot.api.redistill_job import RedistillJobs
-from bot.api.routes import agent_api, answers, canned, live, models, operations, privacy, rasa_channel, visitor, web
+from bot.api.routes import (
+    agent_api,
+    answers,
+    canned,
+    intents,
+    live,
+    models,
+    operations,
+    privacy,
+    rasa_channel,
+    visitor,
+    web,
+)
 from bot.api.schemas import COMMON_ERRORS
 from bot.api.security_headers import SecurityHeaders
 from bot.api.sockets import Caps, SocketRegistry
@@ -115,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry.log.error("unhandled error", exc_info=exc)
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
-    for module in (visitor, rasa_channel, agent_api, answers, canned, models, live, privacy, operations):
+    for module in (visitor, rasa_channel, agent_api, answers, canned, intents, models, live, privacy, operations):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(web.router)
     web.mount_static(app)

@@ -343,3 +343,16 @@ class CannedRequest(Strict):
     def _plain_placeholders(cls, value: str) -> str:
         placeholders(value)  # only {name}: no format spec, conversion, attribute or index
         return value
+
+
+class ExamplesRequest(Strict):
+    texts: list[Annotated[StrictStr, Field(min_length=1, max_length=500)]] = Field(
+        min_length=1, max_length=50, description="Messages a visitor could write for this intent.")
+
+    @field_validator("texts")
+    @classmethod
+    def _distinct_and_filled(cls, value: list[str]) -> list[str]:
+        cleaned = list(dict.fromkeys(v.strip() for v in value))
+        if any(not v for v in cleaned):
+            raise ValueError("an example is empty")
+        return cleaned

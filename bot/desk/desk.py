@@ -336,17 +336,27 @@ def correction_view(correction: Correction, conversation_id: str, names: dict[in
         approved_at=correction.approved_at.isoformat() if correction.approved_at else None)
 
 
-def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[ReviewItem]:
-    """Visitors' messages that need an agent's eye: understood with low confidence, or answered with a
-    thumbs-down, and not yet confirmed or corrected."""
+def _needs_review(low_confidence: float) -> list:
+    """A visitor's message understood with low confidence, or answered with a thumbs-down, and not yet confirmed
+    or corrected (conditions on `_user`)."""
     answered_badly = exists().where(Message.conversation_id == _user.conversation_id, Message.id > _user.id,
                                     Message.role == "bot", Message.feedback == "down",
                                     ~exists().where(_later_user.conversation_id == _user.conversation_id,
                                                     _later_user.role == "user", _later_user.id > _user.id,
                                                     _later_user.id < Message.id).correlate_except(_later_user))
-    rows = db.scalars(select(_user).where(_user.role == "user",
-                                          or_(_user.confidence < low_confidence, answered_badly),
-                                          ~exists().where(Correction.message_id == _user.id))
-                      .order_by(_user.id.desc()).limit(limit))
+    return [_user.role == "user", or_(_user.confidence < low_confidence, answered_badly),
+            ~exists().where(Correction.message_id == _user.id)]
+
+
+def review_counts(db: Session, low_confidence: float) -> dict[str, int]:
+    """How many messages of each (predicted) intent are in the review queue."""
+    return {intent: count for intent, count in db.execute(
+        select(_user.intent, func.count()).where(*_needs_review(low_confidence)).group_by(_user.intent)) if intent}
+
+
+def review_queue(db: Session, low_confidence: float, limit: int = 50) -> list[ReviewItem]:
+    """Visitors' messages that need an agent's eye: understood with low confidence, or answered with a
+    thumbs-down, and not yet confirmed or corrected."""
+    rows = db.scalars(select(_user).where(*_needs_review(low_confidence)).order_by(_user.id.desc()).limit(limit))
     return [ReviewItem(**agent_message(m, low_confidence=low_confidence).model_dump(),
                        conversation_id=m.conversation_id) for m in rows]

@@ -11,6 +11,8 @@ up to date before use.
                    an admin approved them
     answer_revisions  every change to an answer made in the console (an admin's is served at once, an agent's
                    once an admin approved it), laid over the served model's answer templates
+    example_proposals  example messages agents proposed for an intent the model knows; learned by the next
+                   redistillation once an admin approved them
     canned_replies agents' ready-made replies, inserted with `/shortcut`: shared (admins keep them) or personal
     erasures       a visitor's data erased on request: counts and digests of the erased texts, never the texts
     ownership_failures  failed attempts to prove an order is one's own (the lock-out counts them)
@@ -263,6 +265,23 @@ class Erasure(Base):
     messages: Mapped[int] = mapped_column(Integer)
     digests: Mapped[list] = mapped_column(JSON)
     """SHA-256 (hex) of each erased visitor text, as written and as the training data normalises it."""
+
+
+class ExampleProposal(Base):
+    """A message an agent says is an example of an intent the model knows; redistillation learns it as a label
+    once an admin approved it (an admin's own is approved at once)."""
+
+    __tablename__ = "example_proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intent: Mapped[str] = mapped_column(String(128), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[ProposalStatus] = mapped_column(_string_enum(ProposalStatus, "proposal_status"),
+                                                   default=ProposalStatus.PROPOSED)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
 
 
 class CannedReply(Base):

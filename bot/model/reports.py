@@ -254,6 +254,9 @@ class Metrics(SideBySide):
     stages_s: dict[str, float]
     stages_samples_per_s: dict[str, float] | None = None
     stages_gpu_peak_mib: dict[str, int] | None = None
+    confusions: dict[str, dict[str, int]] = {}
+    """Validation messages of an intent (the key) that the served student took for another (how many, by the
+    intent it chose); empty in versions made before it was recorded."""
     languages: list[str] = []
     """The languages of the training messages (bot.model.language.trained_languages); empty in versions made
     before it was recorded."""

@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
-from bot.api.routes import agent_api, answers, canned, live, models, operations, privacy, rasa_channel, visitor
+from bot.api.routes import agent_api, answers, canned, intents, live, models, operations, privacy, rasa_channel, visitor
 from bot.infra.settings import Settings
 
-ROUTE_MODULES = (visitor, rasa_channel, agent_api, answers, canned, models, live, privacy, operations)
+ROUTE_MODULES = (visitor, rasa_channel, agent_api, answers, canned, intents, models, live, privacy, operations)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, Path, Response
 
 from bot.api.deps import CurrentAgent, ServicesDep
+from bot.api.routes.common import in_transaction
 from bot.api.schemas import CannedRequest, Responses, error
 from bot.desk import canned, desk
 from bot.desk.canned import CannedOut
-from bot.desk.desk import DeskError
 from bot.infra.store import Agent
 
 router = APIRouter(prefix="/api/agent", tags=["canned replies"])
@@ -23,11 +23,8 @@ WRITE_ERRORS: Responses = {**UNAUTHORIZED, 403: error("a shared reply, and you a
 
 
 def _in_transaction(services, me, work):
-    try:
-        with services.sessions.begin() as db:
-            return work(db, db.get_one(Agent, me.id))
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    """`work(db, agent)` in one transaction, for the agent behind the request."""
+    return in_transaction(services.sessions, lambda db: work(db, db.get_one(Agent, me.id)))
 
 
 @router.get("/canned", response_model=list[CannedOut], responses=UNAUTHORIZED)

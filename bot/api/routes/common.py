@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import TypeVar
 
 from fastapi import HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversation.dialogue import (
     IdentityRefused,
@@ -15,9 +18,12 @@ from bot.conversation.dialogue import (
     TurnResult,
 )
 from bot.conversation.policy import Decision
+from bot.desk.desk import DeskError
 from bot.infra import telemetry
 from bot.infra.events import Event, EventBus
 from bot.infra.guards import client_key
+
+T = TypeVar("T")
 
 
 def client_address(request: Request) -> str:
@@ -28,6 +34,15 @@ def client_address(request: Request) -> str:
 
 async def publish(bus: EventBus, events: list[Event]) -> None:
     await bus.publish_all(events)
+
+
+def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """`work(db)` in one transaction; a DeskError becomes the HTTP error it names."""
+    try:
+        with sessions.begin() as db:
+            return work(db)
+    except DeskError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
 
 
 def count_turn(turn: TurnResult) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from bot.api.deps import CurrentAdmin, InboxFiltersDep, ServicesDep
+from bot.api.routes.common import in_transaction
 from bot.api.schemas import ErasureRequest, Responses, error
-from bot.desk.desk import DeskError
 from bot.desk.erasure import ErasureOut, erase
 from bot.desk.export import ExportFormat, lines, transcripts
 
@@ -44,8 +44,5 @@ def erase_visitor(body: ErasureRequest, me: CurrentAdmin, services: ServicesDep)
     (by the shop's customer id or e-mail address), with their messages, notes, corrections and feedback. The
     texts' digests are kept for the redistillation job, which removes the texts from its harvested data and
     the teacher-output cache (`distill erase`, or its next run); no text or identifier is kept."""
-    try:
-        with services.sessions.begin() as db:
-            return erase(db, me.id, body.conversation_id, body.customer_id, body.email)
-    except DeskError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return in_transaction(services.sessions,
+                          lambda db: erase(db, me.id, body.conversation_id, body.customer_id, body.email))

@@ -19,6 +19,7 @@ from bot.infra.store import (
     Agent,
     Conversation,
     Correction,
+    ExampleProposal,
     Message,
     NewIntent,
     ProposalStatus,
@@ -129,7 +130,33 @@ class HarvestCases:
         assert harvest.new_intents == [NewIntentSpec("gift_wrapping", "We wrap.", [], ["gift wrap please"])]
         assert harvest.unlabelled == ["something new"]  # labelled texts and a button press are not for the teacher
         assert harvest.dropped["labelled"] == 3 and harvest.dropped["button"] == 1
-        assert harvest.new_since == {"correction": 2, "confirmation": 1, "new_intent": 0, "unlabelled": 1}
+        assert harvest.new_since == {"correction": 2, "confirmation": 1, "new_intent": 0, "example": 0,
+                                     "unlabelled": 1}
+
+    def test_only_examples_an_admin_approved_are_labels(self, store, db_url):
+        """An agent's example of an intent the model knows is learned once approved, and may then overturn a
+        base example as an approved correction does."""
+        with store.sessions.begin() as db:
+            db.add_all([Agent(id=1, username="bob", display_name="Bob", password_hash="x"),
+                        Agent(id=2, username="alice", display_name="Alice", password_hash="x")])
+            db.add_all([
+                ExampleProposal(intent="invoice", text="I need a receipt for my taxes", agent_id=1, created_at=DAY,
+                                status=ProposalStatus.APPROVED, decided_by=2, decided_at=DAY + timedelta(hours=2)),
+                ExampleProposal(intent="invoice", text="my order is late", agent_id=1, created_at=DAY,
+                                status=ProposalStatus.APPROVED, decided_by=2, decided_at=DAY),
+                ExampleProposal(intent="invoice", text="send me a bill", agent_id=1, created_at=DAY),
+                ExampleProposal(intent="invoice", text="where is my parcel", agent_id=1, created_at=DAY,
+                                status=ProposalStatus.REJECTED, decided_by=2, decided_at=DAY)])
+        store.close()
+        harvest = collect(db_url, since=DAY + timedelta(hours=1))
+        assert harvest.labelled == [
+            Labelled("my order is late", "invoice", LabelSource.EXAMPLE, approved=True, fresh=False),
+            Labelled("I need a receipt for my taxes", "invoice", LabelSource.EXAMPLE, approved=True, fresh=True)]
+        assert harvest.new_since["example"] == 1
+        built = build([Example("my order is late", "order_status")], harvest, [], holdout_fraction=0.2)
+        assert {e.text: e.intent for e in built.train} == {"my order is late": "invoice",
+                                                          "I need a receipt for my taxes": "invoice"}
+        assert built.added["example"] == 2 and built.added["contradicts_base_applied"] == 1
 
     def test_caps_per_conversation_per_client_and_day_and_per_day_hold(self, store, db_url):
         limits = HarvestLimits(per_conversation=5, per_client_per_day=8, per_day=20)

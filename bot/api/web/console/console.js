@@ -14,6 +14,7 @@ import {
 import { initAnswers, loadAnswers } from "./answers.js";
 import { initCanned, loadCanned } from "./canned.js";
 import { initModels, loadModels } from "./models.js";
+import { initIntentPage, loadIntentPage } from "./intent_page.js";
 import { initDashboard, loadDashboard, dashboardSoon, resetDashboard } from "./dashboard.js";
 import { $, setText } from "./dom.js";
 import { focusRow, initInbox, loadInbox, onInboxMessage, onInboxStatus, renderInbox, resetInbox, scheduleInbox } from "./inbox.js";
@@ -25,7 +26,7 @@ import { visitorName } from "./format.js";
 import { ConversationStatus, guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
-const VIEWS = ["inbox", "review", "proposals", "answers", "canned", "models", "dashboard"];
+const VIEWS = ["inbox", "review", "proposals", "intents", "answers", "canned", "models", "dashboard"];
 const TYPING_TAGS = ["INPUT", "TEXTAREA", "SELECT"];
 
 // ---------------------------------------------------------------- session
@@ -152,11 +153,13 @@ function showView(name) {
   $("view-answers").hidden = name !== "answers";
   $("view-canned").hidden = name !== "canned";
   $("view-models").hidden = name !== "models";
+  $("view-intents").hidden = name !== "intents";
   if (changed && name === "review") loadReview();
   if (changed && name === "proposals") loadProposals();
   if (changed && name === "answers") loadAnswers();
   if (changed && name === "canned") loadCanned();
   if (changed && name === "models") loadModels();
+  if (changed && name === "intents") loadIntentPage();
   if (changed && name === "dashboard") loadDashboard();
 }
 
@@ -261,6 +264,7 @@ function bindEvents() {
   initAnswers();
   initCanned();
   initModels();
+  initIntentPage();
   initDashboard();
 
   document.addEventListener("keydown", (event) => {
