@@ -206,19 +206,22 @@ def collect(db_url: str, since: datetime | None, until: datetime | None = None,
                 harvest.labelled += [Labelled(text, intent.name, LabelSource.NEW_INTENT, approved=True)
                                      for text in intent.examples]
                 fresh[LabelSource.NEW_INTENT] += window.holds(intent.created_at) or window.holds(intent.decided_at)
+            given: list[tuple[datetime, int, Labelled]] = []  # agents' labels in the order they took effect
             for example in db.scalars(select(ExampleProposal).where(ExampleProposal.status == ProposalStatus.APPROVED)
-                                      .order_by(ExampleProposal.decided_at, ExampleProposal.id)):
+                                      .order_by(ExampleProposal.id)):
                 new = bool(window.holds(example.decided_at))
-                harvest.labelled.append(Labelled(example.text, example.intent, LabelSource.EXAMPLE, None, True, new))
+                given.append((_aware(example.decided_at or example.created_at), 0,
+                              Labelled(example.text, example.intent, LabelSource.EXAMPLE, None, True, new)))
                 fresh[LabelSource.EXAMPLE] += new
             for correction in db.scalars(select(Correction).order_by(Correction.id)):
                 source = (LabelSource.CONFIRMATION if correction.intent == correction.predicted_intent
                           else LabelSource.CORRECTION)
                 new = window.holds(correction.created_at) or window.holds(correction.approved_at)
-                harvest.labelled.append(Labelled(correction.text, correction.intent, source,
-                                                 correction.predicted_intent, correction.approved_at is not None,
-                                                 bool(new)))
+                given.append((_aware(correction.approved_at or correction.created_at), 1,
+                              Labelled(correction.text, correction.intent, source, correction.predicted_intent,
+                                       correction.approved_at is not None, bool(new))))
                 fresh[source] += bool(new)
+            harvest.labelled += [label for _at, _kind, label in sorted(given, key=lambda g: (g[0], g[1]))]
             harvest.thumbs_up = db.scalar(select(func.count()).select_from(Message).where(
                 Message.role == "bot", Message.feedback == "up", *window.where(Message.created_at)))
             harvest.unlabelled = _unlabelled(db, window, limits, [item.text for item in harvest.labelled],

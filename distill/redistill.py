@@ -30,7 +30,7 @@ from distill.config import DistillConfig
 from distill.data import Example, load_examples
 from distill.erasure import carry_out
 from distill.gate import Evidence, GateSettings, Predictions, judge
-from distill.harvest import Harvest, HarvestLimits, NewIntentSpec, collect
+from distill.harvest import Harvest, HarvestLimits, LabelSource, NewIntentSpec, collect
 from distill.pipeline import run
 from distill.run_inputs import RunInputs
 from distill.training_set import TrainingSet, UnlabelledRules, build
@@ -184,8 +184,8 @@ def _report_start(current: Artifact, since, started, cleared, expired, harvest: 
             "baseline": state.baseline, "since": since.isoformat() if since else None,
             "cleared_leftovers": cleared, "expired_batches": expired,
             "harvest": {"new_since_last_run": harvest.new_since,
-                        "labelled": {s: sum(1 for i in harvest.labelled if i.source == s)
-                                     for s in ("correction", "confirmation", "new_intent")},
+                        "labelled": {s.value: sum(1 for i in harvest.labelled if i.source == s)
+                                     for s in LabelSource},
                         "thumbs_up_not_used": harvest.thumbs_up,
                         "new_intents_added": [i.name for i in harvest.new_intents],
                         "unlabelled": len(harvest.unlabelled), "dropped": harvest.dropped},

@@ -62,8 +62,9 @@ class TrainingSet:
     held_out_earlier_corrections: list[Example] = field(default_factory=list)
     """Held-out corrections of earlier runs: what the candidate must not get worse on (like confirmations)."""
     added: dict[str, int] = field(default_factory=dict)
-    """correction, confirmation, new_intent: labels trained on; held_out_correction, held_out_confirmation;
-    contradicts_base_applied, contradicts_base_waiting; golden_skipped: labels of golden-set texts."""
+    """correction, confirmation, new_intent, example: labels trained on; held_out_correction, held_out_confirmation;
+    contradicts_base_applied, contradicts_base_waiting; golden_skipped: labels of golden-set texts;
+    example_unknown_intent: approved examples of an intent the training data does not have (not used)."""
 
 
 def build(base: list[Example], harvest: Harvest, golden: list[Example], holdout_fraction: float) -> TrainingSet:
@@ -73,11 +74,15 @@ def build(base: list[Example], harvest: Harvest, golden: list[Example], holdout_
     new_intents = [item for item in harvest.labelled if item.source is LabelSource.NEW_INTENT]
     trusted |= {normalise(item.text): item.intent for item in new_intents}
     latest: dict[str, Labelled] = {}
+    added: Counter[str] = Counter()
+    intents = {e.intent for e in base} | {item.intent for item in new_intents}
     for item in harvest.labelled:  # a later label of the same text wins, but never an unapproved over an approved
+        if item.source is LabelSource.EXAMPLE and item.intent not in intents:
+            added["example_unknown_intent"] += 1  # approved for an intent the training data no longer has
+            continue
         key = normalise(item.text)
         if item.source is not LabelSource.NEW_INTENT and (item.approved or not latest.get(key, item).approved):
             latest[key] = item
-    added: Counter[str] = Counter()
     applicable, waiting = [], []
     for key, item in latest.items():
         if trusted.get(key, item.intent) == item.intent:

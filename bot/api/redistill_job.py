@@ -2,15 +2,19 @@
 inside the API: it trains), its output in a log whose last line is the progress, its outcome and report
 recorded beside it. The registry's lock keeps it from running alongside the scheduled job (that is exit 5).
 
-A job's files are `DISTILBOT_JOBS_DIR/<id>.json` and `<id>.log`. The job outlives a restart of the API that
-started it; its outcome is then unknown to the API (the report in the registry still tells)."""
+A job's files are `DISTILBOT_JOBS_DIR/<id>.json` and `<id>.log`, with the process id and host name: a job
+started by another API process on the same host (a restarted one, or a worker sharing the folder) is known to
+be running while that process lives; its outcome is then unknown to the API (the report in the registry still
+tells). Replicas on other hosts see only their own jobs unless the folder is shared."""
 
 from __future__ import annotations
 
 import enum
 import importlib.util
+import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +44,7 @@ OUTCOMES = {0: JobState.PUBLISHED, 3: JobState.KEPT, 4: JobState.NOTHING_NEW, 5:
 _REPORT = re.compile(r"\(report: .*?(redistill-[^/\s]+)\.md\)\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+log = logging.getLogger("distilbot.redistill_job")
 
 
 class JobOut(BaseModel):
@@ -51,6 +56,8 @@ class JobOut(BaseModel):
     exit_code: int | None = None
     report: str | None = Field(None, description="The redistillation report's name (GET /api/agent/models/reports/…).")
     progress: str = Field("", description="The job's last line of output (its progress bar or its last step).")
+    pid: int | None = None
+    host: str | None = None
 
 
 class JobUnavailable(Exception):
@@ -75,25 +82,46 @@ class RedistillJobs:
         with self._lock:
             if self._running is not None and self._running.poll() is None:
                 raise JobUnavailable("a redistillation started here is still running")
-            job = JobOut(id=uuid.uuid4().hex, state=JobState.RUNNING, started_by=started_by,
-                         started_at=datetime.now(UTC).isoformat(timespec="seconds"))
-            self._record(job)
+            job_id = uuid.uuid4().hex
             command = [sys.executable, "-m", "distill", "redistill", "--registry", str(self.registry),
                        *self.extra_args]
-            with open(self.folder / f"{job.id}.log", "wb") as log:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / f"{job_id}.log", "wb") as log:
                 # the store's URL (it may hold a password) goes by the environment, never the command line
                 self._running = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                                  env={**os.environ, "DISTILBOT_DB_URL": self.db_url})
+            job = JobOut(id=job_id, state=JobState.RUNNING, started_by=started_by,
+                         started_at=datetime.now(UTC).isoformat(timespec="seconds"), pid=self._running.pid,
+                         host=socket.gethostname())
+            self._record(job)
             self._running_id = job.id
             threading.Thread(target=self._wait, args=(job, self._running), name="redistill-job", daemon=True).start()
         return job
 
     def _wait(self, job: JobOut, process: subprocess.Popen) -> None:
         code = process.wait()
-        found = _REPORT.search(self._tail(job.id))
-        self._record(job.model_copy(update={
-            "state": OUTCOMES.get(code, JobState.FAILED), "exit_code": code, "report": found[1] if found else None,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}))
+        try:
+            found = _REPORT.search(self._tail(job.id))
+            self._record(job.model_copy(update={
+                "state": OUTCOMES.get(code, JobState.FAILED), "exit_code": code, "report": found[1] if found else None,
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}))
+        except OSError:
+            log.exception("could not record how redistillation %s ended (exit %s)", job.id, code)
+        finally:
+            self._running_id = None if self._running_id == job.id else self._running_id
+
+    @staticmethod
+    def _alive(job: JobOut) -> bool:
+        """Its process still runs (only knowable on the host that started it)."""
+        if job.pid is None or job.host != socket.gethostname():
+            return False
+        try:
+            os.kill(job.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def _tail(self, job_id: str) -> str:
         path = self.folder / f"{job_id}.log"
@@ -110,8 +138,8 @@ class RedistillJobs:
         if not _ID.match(job_id) or not path.is_file():
             return None
         job = JobOut.model_validate_json(path.read_text())
-        if job.state is JobState.RUNNING and job.id != self._running_id:  # started by a server that stopped
-            job.state = JobState.UNKNOWN
+        if job.state is JobState.RUNNING and job.id != self._running_id and not self._alive(job):
+            job.state = JobState.UNKNOWN  # its server stopped before it ended
         return job.model_copy(update={"progress": self._tail(job_id)})
 
     def latest(self) -> JobOut | None:

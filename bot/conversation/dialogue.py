@@ -294,8 +294,9 @@ class ChatService:
                     replies = [Reply(OFFLINE_TEXT.format(hours=self.office.text))]
                 elif waiting and (conversation.slots or {}).get(OFFLINE):  # an earlier hand-off was offline
                     conversation.slots = {**conversation.slots, OFFLINE: False}
-                if self.offer_every_s is not None and conversation.status == ConversationStatus.WAITING_FOR_AGENT:
-                    self._offer(db, conversation)  # it starts waiting now
+                if (self.offer_every_s is not None and conversation.status == ConversationStatus.WAITING_FOR_AGENT
+                        and not (conversation.slots or {}).get(OFFLINE)):  # waiting from now, while the team is in
+                    self._offer(db, conversation)
             elif self._leaves_address(conversation, text):  # a slot collected, as a form's step would
                 decision, template, replies = Decision.FORM, None, [
                     Reply(OFFLINE_THANKS_TEXT.format(email=conversation.slots[CONTACT_EMAIL]))]
@@ -316,7 +317,7 @@ class ChatService:
                 db.flush()  # what the actions changed (an order cancelled, a failed ownership proof)
                 save_turn(db, conversation, None if new_token is not None else status_before, stored)
                 changed = conversation.status != status_before
-                events = message_events(conversation.id, stored) + ([status_event(conversation)] if changed else [])
+                events = message_events(conversation.id, stored) + (status_event(conversation) if changed else [])
                 db.commit()
             return TurnResult(conversation.id, new_token, replies, prediction, template, decision, model.version,
                               conversation.status, changed, stored[0].id, [m.id for m in stored[1:]], events)

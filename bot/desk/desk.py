@@ -76,13 +76,23 @@ def message_events(conversation_id: str, messages: list[Message]) -> list[Event]
     return events
 
 
-def status_event(conversation: Conversation) -> Event:
-    """Who has the conversation now: the visitor's widget and every console show it."""
-    return Event((conversation_channel(conversation.id), DESK),
-                 {"type": "status", "conversation_id": conversation.id,
-                  "status": ConversationStatus(conversation.status).value,
-                  "agent": conversation.agent.display_name if conversation.agent else None,
-                  "agent_id": conversation.agent_id})
+def visible_agent(conversation: Conversation) -> Agent | None:
+    """The agent a visitor may be shown: the one talking with them, never one a waiting conversation was only
+    offered to (round-robin assignment), which would tell strangers who is online."""
+    return conversation.agent if conversation.status == ConversationStatus.WITH_AGENT else None
+
+
+def status_event(conversation: Conversation) -> list[Event]:
+    """Who has the conversation now: the visitor's widget and every console show it (the visitor without an
+    agent who was only offered it)."""
+    payload = {"type": "status", "conversation_id": conversation.id,
+               "status": ConversationStatus(conversation.status).value,
+               "agent": conversation.agent.display_name if conversation.agent else None,
+               "agent_id": conversation.agent_id}
+    if conversation.agent_id is not None and visible_agent(conversation) is None:
+        return [Event((conversation_channel(conversation.id),), {**payload, "agent": None, "agent_id": None}),
+                Event((DESK,), payload)]
+    return [Event((conversation_channel(conversation.id), DESK), payload)]
 
 
 def _inbox_figures(conversation_ids: list[str]) -> Select:
@@ -223,7 +233,7 @@ def take_over(db: Session, conversation: Conversation, agent: Agent) -> list[Eve
     if taken.rowcount != 1:
         raise DeskError(409, f"{conversation.agent.display_name if conversation.agent else 'another agent'} "
                              "already has this conversation")
-    return [status_event(conversation)]
+    return status_event(conversation)
 
 
 def reply(db: Session, conversation: Conversation, agent: Agent, text: str) -> tuple[Message, list[Event]]:
@@ -252,7 +262,7 @@ def hand_back(db: Session, conversation: Conversation, agent: Agent) -> list[Eve
         raise DeskError(409, "the bot already has this conversation")
     conversation.status, conversation.agent, conversation.failures = ConversationStatus.BOT, None, 0
     db.flush()
-    return [status_event(conversation)]
+    return status_event(conversation)
 
 
 def resolve(db: Session, conversation: Conversation, agent: Agent) -> list[Event]:
@@ -263,7 +273,7 @@ def resolve(db: Session, conversation: Conversation, agent: Agent) -> list[Event
     conversation.status, conversation.failures = ConversationStatus.RESOLVED, 0
     conversation.active_form = None
     db.flush()
-    return [status_event(conversation)]
+    return status_event(conversation)
 
 
 def relabel(db: Session, message_id: int, intent: str, agent: Agent, known: list[str]) -> Correction:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.desk.desk import DeskError, agent_names, review_counts
@@ -17,6 +17,8 @@ from bot.model.reports import Metrics
 from bot.model.templates import TemplateBook
 
 DAYS = 14
+MAX_WAITING_PER_AGENT = 200
+"""An agent's examples waiting for an admin at most: proposals are reviewed by people, so they are bounded."""
 
 
 class Confusion(BaseModel):
@@ -66,7 +68,8 @@ def overview(db: Session, labels: list[str], metrics: Metrics | None, book: Temp
     waiting = review_counts(db, low_confidence)
     names = agent_names(db)
     proposals: dict[str, list[ExampleOut]] = {}
-    for proposal in db.scalars(select(ExampleProposal).order_by(ExampleProposal.id.desc())):
+    shown = or_(ExampleProposal.status != ProposalStatus.REJECTED, ExampleProposal.decided_at >= since)
+    for proposal in db.scalars(select(ExampleProposal).where(shown).order_by(ExampleProposal.id.desc())):
         proposals.setdefault(proposal.intent, []).append(_example_view(proposal, names))
     report = metrics.student.per_intent if metrics is not None else {}
     confusions = metrics.confusions if metrics is not None else {}
@@ -93,6 +96,17 @@ def propose(db: Session, labels: list[str], intent: str, texts: list[str], agent
     """Example messages for an intent the model knows (an admin's are approved at once)."""
     if intent not in labels:
         raise DeskError(404, f"the served model does not know intent {intent!r}; propose a new intent instead")
+    known = {text.casefold() for text in db.scalars(select(ExampleProposal.text).where(
+        ExampleProposal.intent == intent, ExampleProposal.status != ProposalStatus.REJECTED))}
+    distinct: dict[str, str] = {}
+    for text in texts:  # one of each, whatever its case, and none proposed (and not rejected) before
+        distinct.setdefault(text.casefold(), text)
+    texts = [text for folded, text in distinct.items() if folded not in known]
+    waiting = db.scalar(select(func.count()).where(ExampleProposal.agent_id == agent_id,
+                                                   ExampleProposal.status == ProposalStatus.PROPOSED)) or 0
+    if not approve and waiting + len(texts) > MAX_WAITING_PER_AGENT:
+        raise DeskError(409, f"you have {waiting} examples waiting for an admin; at most {MAX_WAITING_PER_AGENT} "
+                             "may wait")
     now = datetime.now(UTC)
     rows = [ExampleProposal(intent=intent, text=text, agent_id=agent_id, created_at=now,
                             status=ProposalStatus.APPROVED if approve else ProposalStatus.PROPOSED,
@@ -104,10 +118,12 @@ def propose(db: Session, labels: list[str], intent: str, texts: list[str], agent
     return [_example_view(row, names) for row in rows]
 
 
-def decide(db: Session, example_id: int, approve: bool, admin_id: int) -> ExampleOut:
+def decide(db: Session, labels: list[str], example_id: int, approve: bool, admin_id: int) -> ExampleOut:
     row = db.get(ExampleProposal, example_id)
     if row is None:
         raise DeskError(404, f"no proposed example {example_id}")
+    if approve and row.intent not in labels:
+        raise DeskError(409, f"the served model no longer knows intent {row.intent!r}")
     row.status = ProposalStatus.APPROVED if approve else ProposalStatus.REJECTED
     row.decided_by, row.decided_at = admin_id, datetime.now(UTC)
     db.flush()

@@ -64,21 +64,31 @@ def _summary(name: str, report: dict) -> ReportSummary:
                          current_before=report.get("current"))
 
 
+def _read_report(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a report")
+    return data
+
+
 def overview(root: Path) -> RegistryOut:
     registry = Registry(root)
     link = root / CURRENT
     served = os.readlink(link) if link.is_symlink() else None
-    baseline = RedistillState.load(root / STATE).baseline
+    try:
+        baseline = RedistillState.load(root / STATE).baseline
+    except (OSError, ValueError):  # unreadable: no baseline shown (the next run pins one)
+        baseline = None
     versions = []
     for name in reversed(registry.versions()):
         try:
             versions.append(_version(Artifact(root / name), served, baseline))
-        except ArtifactError:
+        except (ArtifactError, OSError, ValueError):
             continue  # a broken version: `bot model list` shows it; nothing here to serve or compare with
     reports = []
     for path in sorted((root / REPORTS).glob("redistill-*.json"), reverse=True):
         try:
-            reports.append(_summary(path.stem, json.loads(path.read_text())))
+            reports.append(_summary(path.stem, _read_report(path)))
         except (OSError, ValueError):
             continue
     return RegistryOut(versions=versions, reports=reports)
@@ -89,9 +99,12 @@ def report(root: Path, name: str) -> ReportOut:
     folder = root / REPORTS
     if not _REPORT_NAME.match(name) or not (folder / f"{name}.json").is_file():
         raise ArtifactError(f"no redistillation report {name!r}")
-    data = json.loads((folder / f"{name}.json").read_text())
-    markdown = (folder / f"{name}.md").read_text() if (folder / f"{name}.md").is_file() else ""
-    return ReportOut(**_summary(name, data).model_dump(), markdown=markdown, report=data)
+    try:
+        data = _read_report(folder / f"{name}.json")
+        markdown = (folder / f"{name}.md").read_text() if (folder / f"{name}.md").is_file() else ""
+        return ReportOut(**_summary(name, data).model_dump(), markdown=markdown, report=data)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"report {name!r} cannot be read: {exc}") from None
 
 
 def serve(root: Path, version: str) -> None:

@@ -38,8 +38,20 @@ def test_waiting_conversations_are_offered_in_turn_to_agents_with_an_open_consol
         assert offered in (["Carol", "Dan", "Carol", "Dan"], ["Dan", "Carol", "Dan", "Carol"]), offered
         mine = carol.get("/conversations", params={"mine": "true", "status": "waiting_for_agent"}).json()
         assert mine["total"] == 2
+        watched = Visitor(server)
+        watched.say("hello")
+        widget = Live(f"{server}/api/conversations/{watched.session}/live", watched.token)
+        try:
+            watched.say(HUMAN_PLEASE)
+            status = widget.next("status")
+            assert status["status"] == "waiting_for_agent" and status["agent"] is None and status["agent_id"] is None
+        finally:
+            widget.close()
+        assert carol.get(f"/conversations/{watched.session}").json()["agent"] in ("Carol", "Dan")
+        assert visitor.history()["agent"] is None  # the visitor is never told who was offered it
         taken = erin.post(f"/conversations/{visitor.session}/take")  # an offer is not a lock
         assert taken.status_code == 200 and taken.json()["agent"] == "Erin"
+        assert visitor.history()["agent"] == "Erin"
     finally:
         for console in consoles:
             console.close()

@@ -43,11 +43,13 @@ def propose_examples(name: Annotated[str, Path(max_length=128)], body: ExamplesR
              responses={**UNAUTHORIZED, 403: error("only an admin may do this"), 404: error("no such example")})
 def approve_example(example_id: ExampleId, me: CurrentAdmin, services: ServicesDep) -> ExampleOut:
     """Admins only: the next redistillation learns this example."""
-    return in_transaction(services.sessions, lambda db: intents.decide(db, example_id, True, me.id))
+    labels = list(services.holder.model.classifier.labels)
+    return in_transaction(services.sessions, lambda db: intents.decide(db, labels, example_id, True, me.id))
 
 
 @router.post("/examples/{example_id}/reject", response_model=ExampleOut,
              responses={**UNAUTHORIZED, 403: error("only an admin may do this"), 404: error("no such example")})
 def reject_example(example_id: ExampleId, me: CurrentAdmin, services: ServicesDep) -> ExampleOut:
     """Admins only: the example is not learned (an approved one is withdrawn before the next redistillation)."""
-    return in_transaction(services.sessions, lambda db: intents.decide(db, example_id, False, me.id))
+    labels = list(services.holder.model.classifier.labels)
+    return in_transaction(services.sessions, lambda db: intents.decide(db, labels, example_id, False, me.id))

@@ -22,7 +22,7 @@ from bot.api.schemas import (
     error,
 )
 from bot.conversation.dialogue import Identity
-from bot.desk.desk import public_message
+from bot.desk.desk import public_message, visible_agent
 from bot.infra.events import DESK
 from bot.infra.settings import Settings
 
@@ -76,7 +76,7 @@ def history(session_id: str, chat: ChatDep, authorization: Authorization = None)
     with visitor_errors():
         conversation, messages = chat.history(session_id, bearer(authorization))
     return HistoryOut(session_id=conversation.id, status=conversation.status,
-                      agent=conversation.agent.display_name if conversation.agent else None,
+                      agent=agent.display_name if (agent := visible_agent(conversation)) else None,
                       csat=conversation.csat, messages=[public_message(m) for m in messages])
 
 

@@ -146,17 +146,22 @@ class HarvestCases:
                                 status=ProposalStatus.APPROVED, decided_by=2, decided_at=DAY),
                 ExampleProposal(intent="invoice", text="send me a bill", agent_id=1, created_at=DAY),
                 ExampleProposal(intent="invoice", text="where is my parcel", agent_id=1, created_at=DAY,
-                                status=ProposalStatus.REJECTED, decided_by=2, decided_at=DAY)])
+                                status=ProposalStatus.REJECTED, decided_by=2, decided_at=DAY),
+                ExampleProposal(intent="gift_wrap", text="wrap it please", agent_id=1, created_at=DAY,
+                                status=ProposalStatus.APPROVED, decided_by=2, decided_at=DAY)])
         store.close()
         harvest = collect(db_url, since=DAY + timedelta(hours=1))
         assert harvest.labelled == [
             Labelled("my order is late", "invoice", LabelSource.EXAMPLE, approved=True, fresh=False),
+            Labelled("wrap it please", "gift_wrap", LabelSource.EXAMPLE, approved=True, fresh=False),
             Labelled("I need a receipt for my taxes", "invoice", LabelSource.EXAMPLE, approved=True, fresh=True)]
         assert harvest.new_since["example"] == 1
-        built = build([Example("my order is late", "order_status")], harvest, [], holdout_fraction=0.2)
-        assert {e.text: e.intent for e in built.train} == {"my order is late": "invoice",
-                                                          "I need a receipt for my taxes": "invoice"}
+        base = [Example("my order is late", "order_status"), Example("where is my invoice", "invoice")]
+        built = build(base, harvest, [], holdout_fraction=0.2)
+        assert {e.text: e.intent for e in built.train} == {
+            "my order is late": "invoice", "where is my invoice": "invoice", "I need a receipt for my taxes": "invoice"}
         assert built.added["example"] == 2 and built.added["contradicts_base_applied"] == 1
+        assert built.added["example_unknown_intent"] == 1  # gift_wrap: no such intent in the training data
 
     def test_caps_per_conversation_per_client_and_day_and_per_day_hold(self, store, db_url):
         limits = HarvestLimits(per_conversation=5, per_client_per_day=8, per_day=20)

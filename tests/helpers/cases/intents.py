@@ -59,7 +59,15 @@ class IntentCases:
         with sessions.begin() as db:
             [example] = intents.propose(db, LABELS, "invoice", ["receipt please"], 2, approve=False)
         with sessions.begin() as db:
-            assert intents.decide(db, example.id, False, 1).status is ProposalStatus.REJECTED
+            assert intents.decide(db, LABELS, example.id, False, 1).status is ProposalStatus.REJECTED
         with sessions.begin() as db, pytest.raises(DeskError) as missing:
-            intents.decide(db, example.id + 99, True, 1)
+            intents.decide(db, LABELS, example.id + 99, True, 1)
         assert missing.value.status == 404
+        with sessions.begin() as db:
+            [again] = intents.propose(db, LABELS, "invoice", ["Receipt please", "receipt please"], 2,
+                                      approve=False)  # a rejected text may be proposed again, once
+            assert again.text == "Receipt please"
+            assert intents.propose(db, LABELS, "invoice", ["RECEIPT PLEASE"], 2, approve=False) == []
+        with sessions.begin() as db, pytest.raises(DeskError) as gone:
+            intents.decide(db, ["order_status"], again.id, True, 1)  # the served model lost the intent
+        assert gone.value.status == 409

@@ -96,13 +96,16 @@ function renderJob(job) {
   $("redistill-report").onclick = job.report ? () => showReport(job.report) : null;
 }
 
-async function follow(id) {
+async function follow(id, misses = 0) {
   clearTimeout(pollTimer);
   pollTimer = null;
   let job;
   try {
     job = await api("GET", `redistillations/${id}`);
-  } catch {
+  } catch (error) {
+    // another replica answered (it knows only its own jobs), or the server is away for a moment: ask again
+    if (error.status !== 401 && misses < 30) pollTimer = setTimeout(() => follow(id, misses + 1), POLL_MS);
+    else setText("redistill-progress", "Lost track of it here: its report will appear below when it ends.");
     return;
   }
   renderJob(job);
