@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 import yaml
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.desk.desk import DeskError, agent_names
+from bot.desk.desk import DeskError, agent_names, flush_unique
 from bot.infra.store import AnswerRevision, ProposalStatus
 from bot.model.domain import FORMS
 from bot.model.templates import AnswerEdits, PlaceholderError, Template, TemplateBook
@@ -243,13 +242,8 @@ def _write(db: Session, answer_id: str, content: Template | None, base_id: int, 
 
 
 def _flush_once_per_base(db: Session, answer_id: str) -> None:
-    """Flush; two approvals over the same base (saved at once by two admins) break a unique index: 409."""
-    try:
-        with db.begin_nested():
-            db.flush()
-    except IntegrityError:
-        raise DeskError(409, f"answer {answer_id!r} was just changed by someone else: reload it and make the change "
-                             "again") from None
+    """Two approvals over the same base (saved at once by two admins) break a unique index: 409."""
+    flush_unique(db, f"answer {answer_id!r} was just changed by someone else: reload it and make the change again")
 
 
 def _served(db: Session, own: TemplateBook, answer_id: str, current: AnswerRevision | None = None) -> None:

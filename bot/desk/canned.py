@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.desk.desk import DeskError
+from bot.desk.desk import DeskError, flush_unique
 from bot.infra.store import Agent, CannedReply, Conversation, Role
 from bot.model.templates import PlaceholderError, placeholders, render
 
@@ -57,11 +56,7 @@ def _check_text(text: str) -> None:
 
 
 def _flush(db: Session, shortcut: str) -> None:
-    try:
-        with db.begin_nested():
-            db.flush()
-    except IntegrityError:
-        raise DeskError(409, f"there is a canned reply /{shortcut} already") from None
+    flush_unique(db, f"there is a canned reply /{shortcut} already")
 
 
 def create(db: Session, agent: Agent, shortcut: str, text: str, shared: bool) -> CannedOut:

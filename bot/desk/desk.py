@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import CursorResult, Select, and_, case, exists, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from bot.desk.views import (
@@ -43,6 +44,16 @@ class DeskError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def flush_unique(db: Session, conflict: str) -> None:
+    """Flush inside a savepoint; a unique index broken by a concurrent write (two people saving at once) is a
+    409 with `conflict` as its message, and the rest of the transaction stays usable."""
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        raise DeskError(409, conflict) from None
 
 
 def public_message(message: Message) -> MessageOut:

@@ -221,3 +221,28 @@ def test_the_served_answers_are_exported_and_an_edited_file_imported(desk, demo_
     with agent(url, "alice") as alice:
         added = alice.get("/answers/size_guide_table").json()
         assert added["answer"]["state"] == "served" and added["revisions"][0]["author"] is None
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/canned", None), ("POST", "/canned", {"shortcut": "hi", "text": "Hello"}),
+    ("PUT", "/canned/1", {"shortcut": "hi", "text": "Hello"}), ("DELETE", "/canned/1", None),
+    ("GET", "/intents/overview", None), ("POST", "/intents/invoice/examples", {"texts": ["bill please"]}),
+    ("POST", "/examples/1/approve", None), ("POST", "/redistillations", None), ("GET", "/models", None)])
+def test_a_stranger_gets_nothing_from_canned_replies_intents_examples_or_models(desk, method, path, body):
+    url, _ = desk
+    response = httpx.request(method, f"{url}/api/agent{path}", json=body, timeout=TIMEOUT)
+    assert response.status_code == 401, response.text
+
+
+def test_an_agent_cannot_approve_an_example_nor_touch_another_agents_canned_reply(desk):
+    url, _ = desk
+    with agent(url, "bob") as bob, agent(url, "alice") as alice:
+        [example] = bob.post("/intents/invoice/examples", json={"texts": ["the bill for my firm"]}).json()
+        assert example["status"] == "proposed"
+        assert bob.post(f"/examples/{example['id']}/approve").status_code == 403
+        own = alice.post("/canned", json={"shortcut": "mine", "text": "Alice's own"}).json()
+        assert bob.put(f"/canned/{own['id']}", json={"shortcut": "mine", "text": "Bob's now"}).status_code == 404
+        assert bob.delete(f"/canned/{own['id']}").status_code == 404
+        assert [c["shortcut"] for c in bob.get("/canned").json()] == []
+        assert bob.post("/canned", json={"shortcut": "team", "text": "For all", "shared": True}).status_code == 403
+        assert alice.post(f"/examples/{example['id']}/approve").json()["status"] == "approved"
