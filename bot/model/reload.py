@@ -136,23 +136,24 @@ class ModelHolder:
     async def check(self) -> bool:
         """Load and swap in what `current` names when the link changed since the last look. A version that
         fails to load is logged and counted and not tried again until `current` is switched again (to
-        another version, or to the same one once it is repaired)."""
-        link = self._link()
-        if link is None or link == self.link:
-            return False
-        self.link = link
-        if link.target == self.target:  # switched back to what is served (e.g. a rollback): nothing to load
-            return False
-        try:
-            async with self._swap:
+        another version, or to the same one once it is repaired). The link is read under the swap's lock, so a
+        caller that finds a load in flight (the periodic watch's) returns only once it is served."""
+        async with self._swap:
+            link = self._link()
+            if link is None or link == self.link:
+                return False
+            self.link = link
+            if link.target == self.target:  # switched back to what is served (e.g. a rollback): nothing to load
+                return False
+            try:
                 loaded = await run_in_threadpool(self._load, link.target)
                 model = await run_in_threadpool(self._edited, loaded, self.edits)
-        except Exception:
-            log.exception("model reload failed; still serving %s", self.model.version,
-                                    extra={"target": link.target})
-            MODEL_RELOADS.labels("failed").inc()
-            return False
-        previous, self.loaded, self.model, self.target = self.model, loaded, model, link.target
+            except Exception:
+                log.exception("model reload failed; still serving %s", self.model.version,
+                              extra={"target": link.target})
+                MODEL_RELOADS.labels("failed").inc()
+                return False
+            previous, self.loaded, self.model, self.target = self.model, loaded, model, link.target
         serving(model.version, model.classifier.backend)
         MODEL_RELOADS.labels("done").inc()
         log.info("model reloaded", extra={"previous": previous.version, "version": model.version})

@@ -264,6 +264,22 @@ def test_a_failed_hot_reload_is_retried_when_current_changes_again(tiny_registry
     assert check() is False and holder.model.version == "v0001" and reloads("done") == done + 2
 
 
+def test_a_check_that_finds_a_load_in_flight_returns_once_that_version_is_served(tiny_registry):
+    """The console's "Serve" calls check() while the periodic watch may be loading the same switch: it must not
+    answer before the version is served."""
+    from bot.model.reload import ModelHolder
+
+    holder = ModelHolder(tiny_registry, "auto")
+    Registry(tiny_registry).switch("v0001")
+
+    async def watch_then_serve():
+        watching = asyncio.create_task(holder.check())
+        await asyncio.sleep(0)  # the watch has read the new link and is loading v0001 in a worker thread
+        serving = await holder.check()
+        return serving, holder.model.version, await watching
+
+    assert asyncio.run(watch_then_serve()) == (False, "v0001", True)
+
 # ---------------------------------------------------------------- 4. `bot model use` takes version names only
 
 
