@@ -22,10 +22,11 @@ demo: $(VENV)/.installed
 	$(PY) -m bot serve --registry $(REGISTRY) --db sqlite:///var/bot.db --host 127.0.0.1 --port 8000 \
 		--seed-orders data/orders.json
 
-## system-packages: Debian's Chromium for the browser tests (Playwright drives it; no browser download) and
-## nginx for the two-replica tests and benchmark
+## system-packages: Debian's Chromium for the browser tests (Playwright drives it; no browser download), a
+## Chinese font for the screenshots of the console in Chinese, and nginx for the two-replica tests and benchmark
 system-packages:
-	@test -x $(CHROMIUM) -a -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq chromium nginx)
+	@test -x $(CHROMIUM) -a -x /usr/sbin/nginx -a -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc \
+		|| (apt-get update -qq && apt-get install -y -qq chromium nginx fonts-wqy-microhei)
 
 ## test: the whole test suite: tests/unit, then tests/e2e (the real demo bot, servers, Chromium, nginx,
 ## PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379)

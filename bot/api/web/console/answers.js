@@ -4,11 +4,12 @@
 
 import { api, isAdmin } from "./api.js";
 import { $, announce, h, setText, timeElement } from "./dom.js";
-import { ago } from "./format.js";
+import { ago, decidedBy } from "./format.js";
+import { t } from "./i18n.js";
 import { currentView } from "./view.js";
 
-const STATUS = { proposed: "Waiting for an admin", approved: "Approved", rejected: "Rejected" };
-const STATE = { served: "Served", retired: "Retired", proposed: "Proposed" };
+const STATUS = { proposed: t("Waiting for an admin"), approved: t("Approved"), rejected: t("Rejected") };
+const STATE = { served: t("Served"), retired: t("Retired"), proposed: t("Proposed"), rejected: t("Never served: rejected") };
 
 let list = [];
 let intents = [];
@@ -44,7 +45,7 @@ function renderList() {
       h("span", { className: "answer-id" }, template.id),
       h("span", { className: "chip intent" }, template.intent),
       state !== "served" ? h("span", { className: `pill small state-${state}` }, STATE[state]) : null,
-      pending ? h("span", { className: "badge", title: "Changes waiting for an admin" }, String(pending)) : null,
+      pending ? h("span", { className: "badge", title: t("Changes waiting for an admin") }, String(pending)) : null,
       h("span", { className: "answer-text muted small" }, template.text)))));
   $("answers-empty").hidden = shown.length > 0;
 }
@@ -70,7 +71,7 @@ function edit(history) {
   open = history;
   const template = history?.answer.template ?? { id: "", intent: "", text: "", examples: [], buttons: [], action: null };
   $("answer-editor").hidden = false;
-  setText("answer-editor-title", history ? `Answer ${template.id}` : "New answer");
+  setText("answer-editor-title", history ? t("Answer {id}", { id: template.id }) : t("New answer"));
   $("answer-id").value = template.id;
   $("answer-id").readOnly = Boolean(history);
   $("answer-intent").replaceChildren(...intentChoices(template.intent));
@@ -78,10 +79,13 @@ function edit(history) {
   $("answer-examples").value = template.examples.join("\n");
   $("answer-buttons").value = template.buttons.map((b) => `${b.title} | ${b.payload}`).join("\n");
   $("answer-action").value = template.action ?? "";
-  $("answer-save").textContent = isAdmin() ? (history ? "Save and serve" : "Create and serve")
-    : (history ? "Propose change" : "Propose answer");
+  $("answer-save").textContent = isAdmin() ? (history ? t("Save and serve") : t("Create and serve"))
+    : (history ? t("Propose change") : t("Propose answer"));
   $("answer-retire").hidden = !history || history.answer.state !== "served";
-  setText("answer-state", history ? `${STATE[history.answer.state]} · revision ${history.answer.revision || "0 (the model's own)"}` : "");
+  const state = history ? STATE[history.answer.state] : "";
+  setText("answer-state", !history ? "" : history.answer.revision
+    ? t("{state} · revision {revision}", { state, revision: history.answer.revision })
+    : t("{state} · revision 0 (the model's own)", { state }));
   setText("answer-form-error", "");
   renderHistory();
 }
@@ -114,7 +118,7 @@ async function change(method, path, body, done) {
 }
 
 const outcome = (history) => (history.revisions[0]?.status === "approved"
-  ? `${history.answer.template.id} is served.` : `${history.answer.template.id}: change proposed.`);
+  ? t("{id} is served.", { id: history.answer.template.id }) : t("{id}: change proposed.", { id: history.answer.template.id }));
 
 function save(event) {
   event.preventDefault();
@@ -126,7 +130,7 @@ function save(event) {
 function retire() {
   const { id } = open.answer.template;
   change("POST", `answers/${encodeURIComponent(id)}/retire`, { base: open.answer.revision },
-    (history) => (history.answer.state === "retired" ? `${id} retired.` : `${id}: retirement proposed.`));
+    (history) => (history.answer.state === "retired" ? t("{id} retired.", { id }) : t("{id}: retirement proposed.", { id })));
 }
 
 function diffView(lines) {
@@ -139,14 +143,16 @@ function renderHistory() {
   const items = (open?.revisions ?? []).map((revision) => {
     const id = open.answer.template.id;
     const decided = revision.decided_at && revision.decider !== revision.author
-      ? [` · ${revision.status} by ${revision.decider ?? "a former admin"} `, timeElement(revision.decided_at, ago(revision.decided_at))]
+      ? [` · ${decidedBy(revision.status, revision.decider)} `, timeElement(revision.decided_at, ago(revision.decided_at))]
       : [];
     const restored = revision.restored_from !== null
-      ? ` · restores ${revision.restored_from ? `revision ${revision.restored_from}` : "the model's own"}` : "";
+      ? ` · ${revision.restored_from ? t("restores revision {revision}", { revision: revision.restored_from })
+        : t("restores the model's own")}` : "";
     return h("li", { className: "revision", dataset: { revision: revision.id, status: revision.status } },
-      h("p", { className: "meta small" }, h("strong", {}, `Revision ${revision.id}`),
+      h("p", { className: "meta small" }, h("strong", {}, t("Revision {id}", { id: revision.id })),
         h("span", { className: `pill small proposal-status status-${revision.status}` }, STATUS[revision.status]),
-        ` by ${revision.author ?? "an import"} `, timeElement(revision.created_at, ago(revision.created_at)),
+        ` ${revision.author !== null && revision.author !== undefined ? t("by {name}", { name: revision.author })
+          : t("by an import")} `, timeElement(revision.created_at, ago(revision.created_at)),
         restored, ...decided),
       diffView(revision.diff),
       h("div", { className: "review-actions" },
@@ -154,21 +160,21 @@ function renderHistory() {
           type: "button", className: "restore",
           onclick: () => change("POST", `answers/${encodeURIComponent(id)}/revisions/${revision.id}/restore`,
             { base: open.answer.revision }, outcome),
-        }, `Restore revision ${revision.id}`) : null,
+        }, t("Restore revision {id}", { id: revision.id })) : null,
         isAdmin() && revision.status === "proposed" ? [
           h("button", { type: "button", className: "primary approve",
             onclick: () => change("POST", `answers/revisions/${revision.id}/approve`, undefined, outcome) },
-          `Approve revision ${revision.id}`),
+          t("Approve revision {id}", { id: revision.id })),
           h("button", { type: "button", className: "reject",
             onclick: () => change("POST", `answers/revisions/${revision.id}/reject`, undefined,
-              () => `Revision ${revision.id} rejected.`) },
-          `Reject revision ${revision.id}`)] : null));
+              () => t("Revision {id} rejected.", { id: revision.id })) },
+          t("Reject revision {id}", { id: revision.id }))] : null));
   });
   const seed = open?.seed && open.answer.revision !== 0
-    ? h("li", { className: "revision" }, h("p", { className: "meta small" }, h("strong", {}, "The model's own version")),
+    ? h("li", { className: "revision" }, h("p", { className: "meta small" }, h("strong", {}, t("The model's own version"))),
       h("div", { className: "review-actions" }, h("button", { type: "button", className: "restore",
         onclick: () => change("POST", `answers/${encodeURIComponent(open.answer.template.id)}/revisions/0/restore`,
-          { base: open.answer.revision }, outcome) }, "Restore the model's own version")))
+          { base: open.answer.revision }, outcome) }, t("Restore the model's own version"))))
     : null;
   $("answer-history").replaceChildren(...items, ...(seed ? [seed] : []));
   $("answer-history-section").hidden = !open;

@@ -2,6 +2,7 @@
 // sessionStorage so a reload stays logged in and another tab logs in on its own).
 
 import { readJson } from "./format.js";
+import { serverText, t } from "./i18n.js";
 
 export const ROOT = new URL("../", location.href); // the page lives at /console/: the API at /api/…
 const TOKEN_KEY = "console.token";
@@ -39,9 +40,10 @@ export function onUnauthorized(fn) {
   unauthorized = fn;
 }
 
+/** An API error; its message is the server's detail, in the console's language where the dictionary has it. */
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(detail);
+    super(serverText(detail));
     this.status = status;
   }
 }
@@ -56,11 +58,11 @@ export async function api(method, path, body) {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
     });
   } catch {
-    throw new ApiError(0, "The server cannot be reached. Check the connection and try again.");
+    throw new ApiError(0, t("The server cannot be reached. Check the connection and try again."));
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (response.status === 401 && path !== "login") {
-    unauthorized("Your session has ended. Please log in again.");
+    unauthorized(t("Your session has ended. Please log in again."));
     throw new ApiError(401, data?.detail || "not logged in");
   }
   if (!response.ok) {
@@ -74,7 +76,7 @@ export async function download(path, fallbackName) {
   const response = await fetch(new URL(`api/agent/${path}`, ROOT), { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
   if (!response.ok) {
     const data = await response.json().catch(() => null);
-    if (response.status === 401) unauthorized("Your session has ended. Please log in again.");
+    if (response.status === 401) unauthorized(t("Your session has ended. Please log in again."));
     throw new ApiError(response.status, data?.detail || `${response.status} ${response.statusText}`.trim());
   }
   const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || fallbackName;

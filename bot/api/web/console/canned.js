@@ -5,6 +5,7 @@
 import { api, conversationPath, isAdmin } from "./api.js";
 import { $, announce, h, setText } from "./dom.js";
 import { openConversationId } from "./conversation.js";
+import { t } from "./i18n.js";
 import { currentView } from "./view.js";
 
 const TOKEN = /(^|\s)\/([a-z0-9_-]*)$/; // "/shortcut" just before the caret
@@ -90,7 +91,7 @@ function insert(reply) {
   box.selectionStart = box.selectionEnd = (before + reply.filled).length;
   close();
   box.focus();
-  announce(`Canned reply /${reply.shortcut} inserted.`);
+  announce(t("Canned reply /{shortcut} inserted.", { shortcut: reply.shortcut }));
 }
 
 // ---------------------------------------------------------------- the Replies tab
@@ -112,7 +113,7 @@ function renderList() {
     h("button", { type: "button", className: "answer-row", dataset: { shortcut: reply.shortcut },
       onclick: () => edit(reply) },
     h("span", { className: "answer-id" }, `/${reply.shortcut}`),
-    h("span", { className: `pill small ${reply.shared ? "state-shared" : ""}` }, reply.shared ? "Shared" : "Yours"),
+    h("span", { className: `pill small ${reply.shared ? "state-shared" : ""}` }, reply.shared ? t("Shared") : t("Yours")),
     h("span", { className: "answer-text muted small" }, reply.text)))));
   $("canned-empty").hidden = mine.length > 0;
   $("canned-shared-row").hidden = !isAdmin();
@@ -121,7 +122,7 @@ function renderList() {
 function edit(reply) {
   editing = reply;
   $("canned-editor").hidden = false;
-  setText("canned-editor-title", reply ? `/${reply.shortcut}` : "New canned reply");
+  setText("canned-editor-title", reply ? `/${reply.shortcut}` : t("New canned reply"));
   $("canned-shortcut").value = reply?.shortcut ?? "";
   $("canned-text").value = reply?.text ?? "";
   $("canned-shared").checked = reply?.shared ?? false;
@@ -129,7 +130,7 @@ function edit(reply) {
   const locked = reply?.shared && !isAdmin();
   for (const id of ["canned-shortcut", "canned-text", "canned-save", "canned-delete"]) $(id).disabled = locked;
   $("canned-delete").hidden = !reply;
-  setText("canned-form-error", locked ? "A shared reply: only an admin may change it." : "");
+  setText("canned-form-error", locked ? t("A shared reply: only an admin may change it.") : "");
   $("canned-shortcut").focus();
 }
 
@@ -139,7 +140,7 @@ async function save(event) {
     shared: $("canned-shared").checked };
   try {
     const saved = editing ? await api("PUT", `canned/${editing.id}`, body) : await api("POST", "canned", body);
-    announce(`Canned reply /${saved.shortcut} saved.`);
+    announce(t("Canned reply /{shortcut} saved.", { shortcut: saved.shortcut }));
     await loadCanned();
     edit(saved);
   } catch (error) {
@@ -151,7 +152,7 @@ async function remove() {
   if (!editing) return;
   try {
     await api("DELETE", `canned/${editing.id}`);
-    announce(`Canned reply /${editing.shortcut} deleted.`);
+    announce(t("Canned reply /{shortcut} deleted.", { shortcut: editing.shortcut }));
     $("canned-editor").hidden = true;
     editing = null;
     await loadCanned();

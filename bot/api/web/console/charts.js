@@ -2,6 +2,8 @@
 // axis titles, a <title> tooltip on every data point and data-day / data-value attributes on each mark.
 // Every label is set with textContent: nothing here parses HTML.
 
+import { t } from "./i18n.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const W = 560;
 const H = 230;
@@ -74,7 +76,7 @@ function frame({ id, title, description, days, yScale, yLabel, format }) {
   grid.append(svg("line", { class: "axis", x1: M.left, x2: M.left, y1: M.top, y2: H - M.bottom }));
   grid.append(svg("line", { class: "axis", x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }));
   grid.append(svg("text", { class: "axis-title", x: M.left + plotW / 2, y: H - 6, "text-anchor": "middle" },
-    "Day (UTC)"));
+    t("Day (UTC)")));
   grid.append(svg("text", {
     class: "axis-title", x: 0, y: 0, "text-anchor": "middle",
     transform: `translate(13 ${M.top + plotH / 2}) rotate(-90)`,

@@ -23,6 +23,7 @@ import { closeLive, connectLive, initLive } from "./live.js";
 import { initProposals, loadProposals } from "./proposals.js";
 import { initReview, loadReview, rerenderReview, resetReview, reviewSoon } from "./review.js";
 import { visitorName } from "./format.js";
+import { LANG, setLanguage, t, translatePage } from "./i18n.js";
 import { ConversationStatus, guessAgentId } from "./status.js";
 import { currentView, setView } from "./view.js";
 
@@ -56,7 +57,7 @@ async function onLogin(event) {
   const password = $("login-password").value;
   setText("login-info", "");
   if (!username || !password) {
-    setText("login-error", "Enter your username and password.");
+    setText("login-error", t("Enter your username and password."));
     return;
   }
   $("login-submit").disabled = true;
@@ -79,7 +80,7 @@ async function onLogout() {
   } catch {
     // the token dies on the server or has already; either way this console forgets it
   }
-  endSession("You have logged out.");
+  endSession(t("You have logged out."));
 }
 
 function startApp() {
@@ -87,7 +88,7 @@ function startApp() {
   $("app").hidden = false;
   const agent = getAgent();
   setText("me", agent ? agent.display_name : "");
-  $("me").title = isAdmin() ? "Admin" : "Agent";
+  $("me").title = isAdmin() ? t("Admin") : t("Agent");
   setView(null); // the route below counts as a change of view, whatever was shown before
   loadIntents().then((loaded) => {
     if (!loaded) return;
@@ -103,6 +104,7 @@ function startApp() {
 }
 
 async function boot() {
+  translatePage();
   bindEvents();
   if (!getToken()) {
     showLogin();
@@ -226,8 +228,8 @@ function onLiveEvent(event) {
 function notifyWaiting(id, offeredTo) {
   if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
   const mine = offeredTo !== null && offeredTo === getAgent()?.id;
-  const notice = new Notification(mine ? "A visitor is waiting for you" : "A visitor is waiting",
-    { body: `${visitorName(id)} asked for a person.`, tag: `waiting-${id}` });
+  const notice = new Notification(mine ? t("A visitor is waiting for you") : t("A visitor is waiting"),
+    { body: t("{visitor} asked for a person.", { visitor: visitorName(id) }), tag: `waiting-${id}` });
   notice.onclick = () => {
     window.focus();
     go(`#/inbox/${encodeURIComponent(id)}`);
@@ -251,6 +253,17 @@ function bindEvents() {
   initLive({ ready: onReady, event: onLiveEvent });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
+  for (const picker of document.querySelectorAll(".language-picker")) {
+    picker.value = LANG;
+    picker.addEventListener("change", () => {
+      const drafts = ["reply-text", "note-text"].some((id) => $(id).value.trim());
+      if (drafts && !window.confirm(t("Switching the language reloads the page: the text you have not sent yet is lost. Switch?"))) {
+        picker.value = LANG;
+        return;
+      }
+      setLanguage(picker.value);
+    });
+  }
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     tab.addEventListener("click", () => go(tabHash(tab.dataset.view)));
     tab.addEventListener("keydown", onTabKey);

@@ -5,6 +5,7 @@
 import { api, conversationPath, getAgent, isAdmin } from "./api.js";
 import { $, announce, h, setText } from "./dom.js";
 import { fixed, parseTime, visitorName } from "./format.js";
+import { LOCALE, t } from "./i18n.js";
 import { markSeen, renderInbox, scheduleInbox, setActive } from "./inbox.js";
 import { sendLive } from "./live.js";
 import { ConversationStatus, mine, ownedElsewhere, statusPill, statusText } from "./status.js";
@@ -23,12 +24,12 @@ let reopenTimer = null;
 export const openConversationId = () => openId;
 
 export function initConversation() {
-  $("act-take").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/take")), "You took over the conversation."));
-  $("act-hand-back").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/hand-back")), "Handed back to the bot."));
-  $("act-resolve").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/resolve")), "Conversation resolved."));
+  $("act-take").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/take")), t("You took over the conversation.")));
+  $("act-hand-back").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/hand-back")), t("Handed back to the bot.")));
+  $("act-resolve").addEventListener("click", () => act((id) => api("POST", conversationPath(id, "/resolve")), t("Conversation resolved.")));
   $("act-reviewed").addEventListener("click", () => {
     const reviewed = !current?.reviewed;
-    act((id) => api("PUT", conversationPath(id, "/reviewed"), { reviewed }), reviewed ? "Marked reviewed." : "Marked not reviewed.");
+    act((id) => api("PUT", conversationPath(id, "/reviewed"), { reviewed }), reviewed ? t("Marked reviewed.") : t("Marked not reviewed."));
   });
 
   $("act-erase").addEventListener("click", onErase);
@@ -74,8 +75,8 @@ export function onLiveNote(id, note) {
 
 export function onLiveTyping(event) {
   if (event.conversation_id !== openId) return;
-  if (event.role === "user") showTyping("The visitor is typing…");
-  else if (event.role === "agent" && event.agent && event.agent !== getAgent()?.display_name) showTyping(`${event.agent} is typing…`);
+  if (event.role === "user") showTyping(t("The visitor is typing…"));
+  else if (event.role === "agent" && event.agent && event.agent !== getAgent()?.display_name) showTyping(t("{agent} is typing…", { agent: event.agent }));
 }
 
 export function onLiveStatus(id, status, agent, agentId) {
@@ -101,7 +102,7 @@ export async function openConversation(id, { quiet = false } = {}) {
     $("details").hidden = true;
     setText("conv-title", visitorName(id));
     $("conv-status").hidden = true;
-    $("transcript").replaceChildren(h("li", { className: "muted" }, "Loading…"));
+    $("transcript").replaceChildren(h("li", { className: "muted" }, t("Loading…")));
     for (const field of ["conv-error", "action-error", "reply-error", "note-error", "typing"]) setText(field, "");
     renderInbox();
   }
@@ -112,7 +113,7 @@ export async function openConversation(id, { quiet = false } = {}) {
     if (error.status === 401 || openId !== id) return;
     if (quiet) return;
     $("transcript").replaceChildren();
-    setText("conv-error", error.status === 404 ? "This conversation does not exist (any more)." : error.message);
+    setText("conv-error", error.status === 404 ? t("This conversation does not exist (any more).") : error.message);
     return;
   }
   if (openId !== id) return;
@@ -168,34 +169,44 @@ function renderStatus() {
   const elsewhere = ownedElsewhere(c);
   const owner = $("owner");
   owner.replaceChildren(statusPill(c), " ", h("span", {}, {
-    [ConversationStatus.BOT]: "The bot is answering.",
-    [ConversationStatus.WAITING]: "The visitor is waiting for an agent.",
-    [ConversationStatus.WITH_AGENT]: mine(c) ? "You are talking with the visitor." : `${c.agent ?? "Another agent"} is talking with the visitor.`,
-    [ConversationStatus.RESOLVED]: "Resolved.",
+    [ConversationStatus.BOT]: t("The bot is answering."),
+    [ConversationStatus.WAITING]: t("The visitor is waiting for an agent."),
+    [ConversationStatus.WITH_AGENT]: mine(c) ? t("You are talking with the visitor.")
+      : c.agent != null ? t("{agent} is talking with the visitor.", { agent: c.agent }) : t("Another agent is talking with the visitor."),
+    [ConversationStatus.RESOLVED]: t("Resolved."),
   }[c.status] ?? ""));
 
   const take = $("act-take");
   take.disabled = elsewhere || mine(c);
-  take.textContent = mine(c) ? "You have it" : "Take over";
+  take.textContent = mine(c) ? t("You have it") : t("Take over");
   $("act-hand-back").disabled = elsewhere || c.status === ConversationStatus.BOT;
   $("act-resolve").disabled = elsewhere || c.status === ConversationStatus.RESOLVED;
   const reviewed = $("act-reviewed");
   reviewed.disabled = false;
   reviewed.setAttribute("aria-pressed", String(Boolean(c.reviewed)));
-  reviewed.textContent = c.reviewed ? "Reviewed ✓" : "Mark reviewed";
-  reviewed.title = c.reviewed ? "Click to mark as not reviewed" : "";
+  reviewed.textContent = c.reviewed ? t("Reviewed ✓") : t("Mark reviewed");
+  reviewed.title = c.reviewed ? t("Click to mark as not reviewed") : "";
 
   $("act-erase").hidden = !isAdmin();
   let explain = "";
-  if (elsewhere) explain = `${c.agent ?? "Another agent"} has this conversation: only they can reply, hand it back or resolve it.`;
-  else if (c.status === ConversationStatus.WAITING) explain = "Take over to talk with the visitor; the bot stays silent while you do.";
-  else if (c.status === ConversationStatus.BOT || c.status === ConversationStatus.RESOLVED) explain = "Replying takes the conversation over.";
+  if (elsewhere) {
+    explain = c.agent != null
+      ? t("{agent} has this conversation: only they can reply, hand it back or resolve it.", { agent: c.agent })
+      : t("Another agent has this conversation: only they can reply, hand it back or resolve it.");
+  } else if (c.status === ConversationStatus.WAITING) explain = t("Take over to talk with the visitor; the bot stays silent while you do.");
+  else if (c.status === ConversationStatus.BOT || c.status === ConversationStatus.RESOLVED) explain = t("Replying takes the conversation over.");
   setText("action-explain", explain);
 
   const textarea = $("reply-text");
   textarea.disabled = elsewhere;
   $("reply-send").disabled = elsewhere;
-  setText("reply-hint", elsewhere ? `${c.agent ?? "Another agent"} is replying to this visitor.` : "Ctrl+Enter sends");
+  let hint = t("Ctrl+Enter sends");
+  if (elsewhere) {
+    hint = c.agent != null
+      ? t("{agent} is replying to this visitor.", { agent: c.agent })
+      : t("Another agent is replying to this visitor.");
+  }
+  setText("reply-hint", hint);
 
   renderFacts();
 }
@@ -203,17 +214,18 @@ function renderStatus() {
 function renderFacts() {
   const c = current;
   const facts = [
-    ["Conversation", c.id],
-    ["Started", parseTime(c.created_at)?.toLocaleString() ?? ""],
-    ["Last activity", parseTime(c.updated_at)?.toLocaleString() ?? ""],
-    ["Visitor messages", String(c.messages)],
-    ["Lowest confidence", c.lowest_confidence === null ? "–" : `${fixed(c.lowest_confidence)}${c.low_confidence ? " (low)" : ""}`],
-    ["Thumbs-down", c.thumbs_down ? "yes" : "no"],
-    ["CSAT", c.csat ? `${c.csat} / 5` : "–"],
+    [t("Conversation"), c.id],
+    [t("Started"), parseTime(c.created_at)?.toLocaleString(LOCALE) ?? ""],
+    [t("Last activity"), parseTime(c.updated_at)?.toLocaleString(LOCALE) ?? ""],
+    [t("Visitor messages"), String(c.messages)],
+    [t("Lowest confidence"), c.lowest_confidence === null ? "–"
+      : c.low_confidence ? t("{confidence} (low)", { confidence: fixed(c.lowest_confidence) }) : fixed(c.lowest_confidence)],
+    [t("Thumbs-down"), c.thumbs_down ? t("yes") : t("no")],
+    [t("CSAT"), c.csat ? `${c.csat} / 5` : "–"],
   ];
-  if (c.language) facts.push(["Language", `${c.language} (the bot does not know it)`]);
-  if (c.active_form) facts.push(["Active form", c.active_form]);
-  for (const [name, value] of Object.entries(c.slots || {})) facts.push([`Slot ${name}`, typeof value === "string" ? value : JSON.stringify(value)]);
+  if (c.language) facts.push([t("Language"), t("{language} (the bot does not know it)", { language: c.language })]);
+  if (c.active_form) facts.push([t("Active form"), c.active_form]);
+  for (const [name, value] of Object.entries(c.slots || {})) facts.push([t("Slot {name}", { name }), typeof value === "string" ? value : JSON.stringify(value)]);
   $("facts").replaceChildren(...facts.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
 }
 
@@ -230,7 +242,7 @@ function renderTranscript() {
   const open = list.querySelector(".relabel-form:not([hidden])")?.closest(".msg")?.dataset.messageId;
   list.replaceChildren(...timeline(current).map((entry) =>
     (entry.kind === "message" ? messageItem(entry.item) : noteItem(entry.item))));
-  if (!current.transcript.length && !current.notes.length) list.append(h("li", { className: "muted" }, "No messages yet."));
+  if (!current.transcript.length && !current.notes.length) list.append(h("li", { className: "muted" }, t("No messages yet.")));
   const reopened = open && list.querySelector(`.msg[data-message-id="${CSS.escape(open)}"]`);
   if (reopened) { // keep an open relabel picker open (without moving the focus)
     reopened.querySelector(".relabel-form").hidden = false;
@@ -281,15 +293,17 @@ function addNote(note) {
 
 async function onErase() {
   const id = openId;
-  const who = current?.customer_id ? "every conversation of this verified customer" : "this conversation";
-  if (!window.confirm(`Erase ${who}, with all its messages, notes and feedback? This cannot be undone.`)) return;
+  const question = current?.customer_id
+    ? t("Erase every conversation of this verified customer, with all its messages, notes and feedback? This cannot be undone.")
+    : t("Erase this conversation, with all its messages, notes and feedback? This cannot be undone.");
+  if (!window.confirm(question)) return;
   setText("action-error", "");
   try {
     const body = current?.customer_id ? { customer_id: current.customer_id } : { conversation_id: id };
     const done = await api("POST", "erasures", body);
     closeConversation();
     history.replaceState(null, "", "#/inbox");
-    announce(`Erased ${done.conversations} conversation(s) and ${done.messages} messages.`);
+    announce(t("Erased {conversations} conversation(s) and {messages} messages.", { conversations: done.conversations, messages: done.messages }));
     scheduleInbox(0);
   } catch (error) {
     if (error.status !== 401 && openId === id) setText("action-error", error.message);
@@ -358,7 +372,7 @@ async function onNote(event) {
     if (openId === id) {
       textarea.value = "";
       addNote(note);
-      announce("Private note added.");
+      announce(t("Private note added."));
     }
   } catch (error) {
     if (error.status !== 401) setText("note-error", error.message);

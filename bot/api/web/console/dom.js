@@ -1,6 +1,7 @@
 // DOM helpers shared by every view. Server text only ever becomes text nodes or textContent: never HTML.
 
 import { clock, parseTime } from "./format.js";
+import { LOCALE } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -28,7 +29,7 @@ export function setText(id, text) {
 
 export function timeElement(value, text) {
   const date = parseTime(value);
-  return h("time", { datetime: date ? date.toISOString() : null, title: date ? date.toLocaleString() : null },
+  return h("time", { datetime: date ? date.toISOString() : null, title: date ? date.toLocaleString(LOCALE) : null },
     text ?? clock(value));
 }
 

@@ -4,6 +4,7 @@
 import { api, download, getAgent, getToken, isAdmin } from "./api.js";
 import { $, announce, h, setText, timeElement } from "./dom.js";
 import { ago, fixed, readJson, visitorName } from "./format.js";
+import { t } from "./i18n.js";
 import { ConversationStatus, STATUSES, statusPill } from "./status.js";
 
 const PAGE = 50;
@@ -126,7 +127,8 @@ async function exportAs(format) {
   params.delete("limit");
   params.set("format", format);
   try {
-    announce(`Downloaded ${await download(`exports/conversations?${params}`, `conversations.${format}`)}.`);
+    const name = await download(`exports/conversations?${params}`, `conversations.${format}`);
+    announce(t("Downloaded {name}.", { name }));
   } catch (error) {
     if (error.status !== 401) setText("export-error", error.message);
   }
@@ -153,7 +155,7 @@ export async function loadInbox() {
       if (c.status === ConversationStatus.WAITING && !waitingIds.has(c.id)) {
         announceWaiting(c.id);
       } else if (!knownIds.has(c.id)) {
-        announce(`New conversation in the inbox: ${visitorName(c.id)}`);
+        announce(t("New conversation in the inbox: {visitor}", { visitor: visitorName(c.id) }));
       }
     }
   }
@@ -177,7 +179,7 @@ export async function loadInbox() {
 function announceWaiting(id) {
   if (announcedWaiting.has(id)) return;
   announcedWaiting.add(id);
-  announce(`${visitorName(id)} is waiting for an agent.`);
+  announce(t("{visitor} is waiting for an agent.", { visitor: visitorName(id) }));
 }
 
 /** Refetch soon; a refetch already due earlier is kept (steady traffic cannot postpone it forever). */
@@ -232,29 +234,33 @@ function renderCounts() {
   const badge = $("tab-waiting");
   badge.textContent = String(waiting);
   badge.hidden = waiting === 0;
-  badge.title = `${waiting} waiting for an agent`;
-  document.title = waiting ? `(${waiting}) Support console` : "Support console";
+  badge.title = t("{n} waiting for an agent", { n: waiting });
+  document.title = waiting ? t("({n}) Support console", { n: waiting }) : t("Support console");
 }
 
 function previewOf(conversation) {
   const last = conversation.last_message;
-  if (!last) return "No messages yet";
-  const who = last.role === "bot" ? "Bot: " : last.role === "agent" ? `${last.agent ?? "Agent"}: ` : "";
-  return who + last.text;
+  if (!last) return t("No messages yet");
+  if (last.role === "bot") return t("Bot: {text}", { text: last.text });
+  if (last.role === "agent") {
+    // an agent's name is the server's: only the fallback is translated
+    return last.agent != null ? `${last.agent}: ${last.text}` : t("Agent: {text}", { text: last.text });
+  }
+  return last.text;
 }
 
 function inboxRow(c, seenIds) {
   const unread = isUnread(c, seenIds);
   const flags = [];
-  if (c.low_confidence) flags.push(h("span", { className: "flag low", title: "Lowest confidence of a visitor message" },
-    `low ${fixed(c.lowest_confidence)}`));
-  if (c.thumbs_down) flags.push(h("span", { className: "flag thumbs", title: "The visitor gave a thumbs-down" }, "thumbs-down"));
-  if (c.reviewed) flags.push(h("span", { className: "flag reviewed", title: "Reviewed" }, "✓ reviewed"));
-  if (c.csat) flags.push(h("span", { className: "flag csat", title: "Visitor's rating (1–5)" }, `CSAT ${c.csat}`));
-  if (c.status === ConversationStatus.WAITING && c.agent) flags.push(h("span", { className: "flag offered", title: "Offered to this agent in turn; anyone may take it" }, `Offered to ${c.agent}`));
-  if (c.offline_message) flags.push(h("span", { className: "flag offline", title: "Handed over outside office hours: the visitor was asked for an e-mail address" }, "Offline message"));
-  if (c.language) flags.push(h("span", { className: "flag language", title: "The visitor writes in a language the bot does not know" }, `Language: ${c.language}`));
-  flags.push(h("span", { className: "flag count", title: "Visitor messages" }, `${c.messages} msg`));
+  if (c.low_confidence) flags.push(h("span", { className: "flag low", title: t("Lowest confidence of a visitor message") },
+    t("low {confidence}", { confidence: fixed(c.lowest_confidence) })));
+  if (c.thumbs_down) flags.push(h("span", { className: "flag thumbs", title: t("The visitor gave a thumbs-down") }, t("thumbs-down")));
+  if (c.reviewed) flags.push(h("span", { className: "flag reviewed", title: t("Reviewed") }, t("✓ reviewed")));
+  if (c.csat) flags.push(h("span", { className: "flag csat", title: t("Visitor's rating (1–5)") }, t("CSAT {score}", { score: c.csat })));
+  if (c.status === ConversationStatus.WAITING && c.agent) flags.push(h("span", { className: "flag offered", title: t("Offered to this agent in turn; anyone may take it") }, t("Offered to {agent}", { agent: c.agent })));
+  if (c.offline_message) flags.push(h("span", { className: "flag offline", title: t("Handed over outside office hours: the visitor was asked for an e-mail address") }, t("Offline message")));
+  if (c.language) flags.push(h("span", { className: "flag language", title: t("The visitor writes in a language the bot does not know") }, t("Language: {language}", { language: c.language })));
+  flags.push(h("span", { className: "flag count", title: t("Visitor messages") }, t("{n} msg", { n: c.messages })));
   const classes = ["conv-row", `row-${c.status}`];
   if (unread) classes.push("unread");
   if (c.id === activeId) classes.push("active");
@@ -266,7 +272,7 @@ function inboxRow(c, seenIds) {
       onclick: () => openRow(c.id),
     },
     h("span", { className: "row-top" },
-      unread ? h("span", { className: "dot", title: "New messages" }, h("span", { className: "visually-hidden" }, "unread")) : null,
+      unread ? h("span", { className: "dot", title: t("New messages") }, h("span", { className: "visually-hidden" }, t("unread"))) : null,
       h("span", { className: "who" }, visitorName(c.id)),
       statusPill(c, "small"),
       h("span", { className: "when" }, timeElement(c.updated_at, ago(c.updated_at)))),
@@ -279,10 +285,11 @@ export function renderInbox() {
   const focused = document.activeElement?.closest?.(".conv-row")?.dataset.conversationId;
   const seenIds = seen();
   list.replaceChildren(...rows.map((c) => inboxRow(c, seenIds)));
-  if (!rows.length) list.append(h("li", { className: "empty small" }, "No conversations match."));
+  if (!rows.length) list.append(h("li", { className: "empty small" }, t("No conversations match.")));
   if (focused) list.querySelector(`.conv-row[data-conversation-id="${CSS.escape(focused)}"]`)?.focus();
   const shown = rows.length;
-  setText("inbox-summary", total > shown ? `Showing ${shown} of ${total}` : `${total} conversation${total === 1 ? "" : "s"}`);
+  setText("inbox-summary", total > shown ? t("Showing {shown} of {total}", { shown, total })
+    : total === 1 ? t("{n} conversation", { n: total }) : t("{n} conversations", { n: total }));
   $("inbox-more").hidden = !(total > shown && limit < MAX_LIMIT);
 }
 

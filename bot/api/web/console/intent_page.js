@@ -4,9 +4,10 @@
 
 import { api, isAdmin } from "./api.js";
 import { $, announce, h, setText } from "./dom.js";
+import { t } from "./i18n.js";
 import { currentView } from "./view.js";
 
-const STATUS = { proposed: "Waiting for an admin", approved: "Approved", rejected: "Rejected" };
+const STATUS = { proposed: t("Waiting for an admin"), approved: t("Approved"), rejected: t("Rejected") };
 
 let rows = [];
 let open = null; // the intent shown in detail
@@ -35,8 +36,8 @@ function renderTable() {
   const query = $("intent-stats-filter").value.trim().toLowerCase();
   const shown = rows.filter((row) => !query || row.name.includes(query));
   $("intent-stats").replaceChildren(
-    h("thead", {}, h("tr", {}, ["Intent", "Precision", "Recall", "Golden messages", "Confused with",
-      "Last 14 days", "To review", "Examples waiting"].map((title) => h("th", { scope: "col" }, title)))),
+    h("thead", {}, h("tr", {}, [t("Intent"), t("Precision"), t("Recall"), t("Golden messages"), t("Confused with"),
+      t("Last 14 days"), t("To review"), t("Examples waiting")].map((title) => h("th", { scope: "col" }, title)))),
     h("tbody", {}, shown.map((row) => h("tr", { dataset: { intent: row.name } },
       h("th", { scope: "row" }, h("button", { type: "button", className: "quiet", onclick: () => showIntent(row.name) },
         row.name)),
@@ -55,12 +56,13 @@ function showIntent(name) {
   open = name;
   $("intent-detail").hidden = false;
   setText("intent-detail-title", name);
-  setText("intent-detail-figures", `Precision ${percent(row.precision)}, recall ${percent(row.recall)} on the golden `
-    + `set; ${row.chosen} visitor messages in the last 14 days; ${row.to_review} waiting for review.`);
+  setText("intent-detail-figures", t(
+    "Precision {precision}, recall {recall} on the golden set; {chosen} visitor messages in the last 14 days; {review} waiting for review.",
+    { precision: percent(row.precision), recall: percent(row.recall), chosen: row.chosen, review: row.to_review }));
   $("intent-answer-examples").replaceChildren(...row.answer_examples.map((text) => h("li", {}, text)));
   $("intent-examples").replaceChildren(...row.examples.map(exampleItem));
-  setText("examples-explain", isAdmin() ? "Your examples are approved at once; the next redistillation learns them."
-    : "An admin approves your examples; the next redistillation then learns them.");
+  setText("examples-explain", isAdmin() ? t("Your examples are approved at once; the next redistillation learns them.")
+    : t("An admin approves your examples; the next redistillation then learns them."));
   setText("examples-error", "");
 }
 
@@ -68,17 +70,18 @@ function exampleItem(example) {
   return h("li", { className: "example", dataset: { example: example.id, status: example.status } },
     h("span", {}, example.text), " ",
     h("span", { className: `pill small proposal-status status-${example.status}` }, STATUS[example.status]),
-    h("span", { className: "muted small" }, ` by ${example.agent ?? "a former agent"}`),
+    h("span", { className: "muted small" }, ` ${example.agent !== null && example.agent !== undefined ? t("by {name}", { name: example.agent })
+      : t("by a former agent")}`),
     isAdmin() && example.status === "proposed" ? [" ",
       h("button", { type: "button", className: "approve", onclick: () => decide(example, "approve") },
-        `Approve “${example.text}”`),
-      h("button", { type: "button", className: "quiet", onclick: () => decide(example, "reject") }, "Reject")] : null);
+        t("Approve “{text}”", { text: example.text })),
+      h("button", { type: "button", className: "quiet", onclick: () => decide(example, "reject") }, t("Reject"))] : null);
 }
 
 async function decide(example, action) {
   try {
     await api("POST", `examples/${example.id}/${action}`);
-    announce(`Example ${action === "approve" ? "approved" : "rejected"}.`);
+    announce(action === "approve" ? t("Example approved.") : t("Example rejected."));
     await loadIntentPage();
   } catch (error) {
     if (error.status !== 401) setText("examples-error", error.message);
@@ -92,7 +95,7 @@ async function propose(event) {
   try {
     await api("POST", `intents/${encodeURIComponent(open)}/examples`, { texts });
     $("examples-text").value = "";
-    announce(`${texts.length} example(s) proposed for ${open}.`);
+    announce(t("{n} example(s) proposed for {intent}.", { n: texts.length, intent: open }));
     await loadIntentPage();
   } catch (error) {
     if (error.status !== 401) setText("examples-error", error.message);

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 let intents = [];
 
@@ -14,7 +15,7 @@ export async function loadIntents() {
   }
   const select = $("filter-intent");
   const chosen = select.value;
-  select.replaceChildren(h("option", { value: "" }, "Any intent"),
+  select.replaceChildren(h("option", { value: "" }, t("Any intent")),
     ...intents.map((name) => h("option", { value: name }, name)));
   select.value = chosen;
   return true;
@@ -25,8 +26,8 @@ export function intentOptions(selected, suggested = []) {
   const names = suggested.filter((name) => intents.includes(name));
   const rest = intents.filter((name) => !names.includes(name));
   const option = (name) => h("option", { value: name, selected: name === selected }, name);
-  const groups = [h("option", { value: "" }, "Choose an intent…")];
-  if (names.length) groups.push(h("optgroup", { label: "Suggested" }, names.map(option)));
-  groups.push(h("optgroup", { label: names.length ? "All intents" : "Intents" }, rest.map(option)));
+  const groups = [h("option", { value: "" }, t("Choose an intent…"))];
+  if (names.length) groups.push(h("optgroup", { label: t("Suggested") }, names.map(option)));
+  groups.push(h("optgroup", { label: names.length ? t("All intents") : t("Intents") }, rest.map(option)));
   return groups;
 }

@@ -7,6 +7,7 @@
 import { ROOT, api, getToken } from "./api.js";
 import { $ } from "./dom.js";
 import { readJson } from "./format.js";
+import { t } from "./i18n.js";
 
 const PING_MS = 25000; // keeps idle proxies from closing the socket
 const FIRST_DELAY_MS = 1000;
@@ -38,7 +39,7 @@ function setLive(kind, text) {
 export function connectLive() {
   if (!getToken() || socket) return;
   clearTimeout(reconnectTimer);
-  setLive("connecting", everReady ? "Reconnecting…" : "Connecting…");
+  setLive("connecting", everReady ? t("Reconnecting…") : t("Connecting…"));
   let ws;
   try {
     ws = new WebSocket(liveUrl());
@@ -58,7 +59,7 @@ export function connectLive() {
     if (socket !== ws) return; // an old socket we already replaced
     socket = null;
     if (!getToken()) return;
-    setLive("offline", "Offline – reconnecting");
+    setLive("offline", t("Offline – reconnecting"));
     if (ws.refused) {
       api("GET", "me").then(scheduleReconnect, () => {}); // a 401 ends the session
     } else {
@@ -99,7 +100,7 @@ function onLiveEvent(event, ws) {
   if (event.type === "ready") {
     ws.ready = true;
     reconnectDelay = FIRST_DELAY_MS;
-    setLive("live", "Live");
+    setLive("live", t("Live"));
     ws.pinger = setInterval(() => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
     }, PING_MS);

@@ -4,13 +4,14 @@
 
 import { api, isAdmin } from "./api.js";
 import { $, announce, h, setText } from "./dom.js";
+import { t } from "./i18n.js";
 import { currentView } from "./view.js";
 
 const POLL_MS = 2000;
 const JOB_STATES = {
-  running: "Running", published: "Published a new version", kept: "The gate kept the served version",
-  nothing_new: "Nothing new to learn", busy: "Another run held the registry", failed: "Failed",
-  unknown: "Outcome unknown (the server restarted)",
+  running: t("Running"), published: t("Published a new version"), kept: t("The gate kept the served version"),
+  nothing_new: t("Nothing new to learn"), busy: t("Another run held the registry"), failed: t("Failed"),
+  unknown: t("Outcome unknown (the server restarted)"),
 };
 
 let pollTimer = null;
@@ -34,7 +35,7 @@ export async function loadModels() {
   if (currentView() !== "models") return;
   $("redistill-start").hidden = !isAdmin();
   $("models-table").replaceChildren(h("thead", {}, h("tr", {},
-    ["Version", "Made", "Student accuracy", "Teacher accuracy", "Student macro-F1", "Languages", "", ""]
+    [t("Version"), t("Made"), t("Student accuracy"), t("Teacher accuracy"), t("Student macro-F1"), t("Languages"), "", ""]
       .map((title) => h("th", { scope: "col" }, title)))),
   h("tbody", {}, registry.versions.map(versionRow)));
   $("reports-list").replaceChildren(...registry.reports.map((report) => h("li", {},
@@ -47,8 +48,8 @@ export async function loadModels() {
 }
 
 function versionRow(version) {
-  const badges = [version.served ? h("span", { className: "pill small state-served" }, "Served") : null,
-    version.baseline ? h("span", { className: "pill small" }, "Baseline") : null];
+  const badges = [version.served ? h("span", { className: "pill small state-served" }, t("Served")) : null,
+    version.baseline ? h("span", { className: "pill small" }, t("Baseline")) : null];
   const admin = isAdmin();
   return h("tr", { dataset: { version: version.version } },
     h("th", { scope: "row" }, version.version, " ", badges),
@@ -58,11 +59,12 @@ function versionRow(version) {
     h("td", {}, percent(version.student_macro_f1)),
     h("td", {}, version.languages.join(", ") || "–"),
     h("td", {}, admin && !version.served ? h("button", { type: "button",
-      onclick: () => change(`models/${version.version}/serve`, `${version.version} is served now.`) },
-    `Serve ${version.version}`) : null),
+      onclick: () => change(`models/${version.version}/serve`, t("{version} is served now.", { version: version.version })) },
+    t("Serve {version}", { version: version.version })) : null),
     h("td", {}, admin && !version.baseline ? h("button", { type: "button", className: "quiet",
-      onclick: () => change(`models/${version.version}/baseline`, `${version.version} is the drift baseline now.`) },
-    `Pin ${version.version} as baseline`) : null));
+      onclick: () => change(`models/${version.version}/baseline`,
+        t("{version} is the drift baseline now.", { version: version.version })) },
+    t("Pin {version} as baseline", { version: version.version })) : null));
 }
 
 async function change(path, done) {
@@ -80,7 +82,7 @@ async function showReport(name) {
   try {
     const report = await api("GET", `models/reports/${encodeURIComponent(name)}`);
     $("report-view").hidden = false;
-    setText("report-title", `Redistillation ${report.started_at}: ${report.decision}`);
+    setText("report-title", t("Redistillation {started}: {decision}", { started: report.started_at, decision: report.decision }));
     $("report-text").textContent = report.markdown;
   } catch (error) {
     if (error.status !== 401) setText("models-error", error.message);
@@ -89,7 +91,8 @@ async function showReport(name) {
 
 function renderJob(job) {
   $("redistill-job").hidden = false;
-  setText("redistill-state", `${JOB_STATES[job.state] ?? job.state} · started by ${job.started_by} at ${job.started_at}`);
+  setText("redistill-state", t("{state} · started by {name} at {time}",
+    { state: JOB_STATES[job.state] ?? job.state, name: job.started_by, time: job.started_at }));
   setText("redistill-progress", job.progress);
   $("redistill-start").disabled = job.state === "running";
   $("redistill-report").hidden = !job.report;
@@ -105,14 +108,14 @@ async function follow(id, misses = 0) {
   } catch (error) {
     // another replica answered (it knows only its own jobs), or the server is away for a moment: ask again
     if (error.status !== 401 && misses < 30) pollTimer = setTimeout(() => follow(id, misses + 1), POLL_MS);
-    else setText("redistill-progress", "Lost track of it here: its report will appear below when it ends.");
+    else setText("redistill-progress", t("Lost track of it here: its report will appear below when it ends."));
     return;
   }
   renderJob(job);
   if (job.state === "running") {
     pollTimer = setTimeout(() => follow(id), POLL_MS);
   } else if (job.report) {
-    announce(`Redistillation finished: ${JOB_STATES[job.state]}.`);
+    announce(t("Redistillation finished: {outcome}.", { outcome: JOB_STATES[job.state] }));
     loadModels().then(() => showReport(job.report));
   }
 }
@@ -131,7 +134,7 @@ async function startRedistillation() {
   setText("models-error", "");
   try {
     const job = await api("POST", "redistillations");
-    announce("Redistillation started.");
+    announce(t("Redistillation started."));
     renderJob(job);
     follow(job.id);
   } catch (error) {

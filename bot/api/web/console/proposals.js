@@ -2,10 +2,11 @@
 
 import { api, isAdmin } from "./api.js";
 import { $, announce, h, setText, timeElement } from "./dom.js";
-import { ago } from "./format.js";
+import { ago, decidedBy } from "./format.js";
+import { t } from "./i18n.js";
 import { currentView } from "./view.js";
 
-const LABELS = { proposed: "Waiting for an admin", approved: "Approved", rejected: "Rejected" };
+const LABELS = { proposed: t("Waiting for an admin"), approved: t("Approved"), rejected: t("Rejected") };
 
 let proposals = [];
 
@@ -36,10 +37,8 @@ function renderProposalCount() {
 
 function renderProposals() {
   setText("proposals-explain", isAdmin()
-    ? "New intents and their answers that agents proposed. Approve one and the next redistillation learns it; "
-      + "reject it and it is never learned."
-    : "New intents and their answers that agents proposed. The bot learns one at the next redistillation only once "
-      + "an admin has approved it.");
+    ? t("New intents and their answers that agents proposed. Approve one and the next redistillation learns it; reject it and it is never learned.")
+    : t("New intents and their answers that agents proposed. The bot learns one at the next redistillation only once an admin has approved it."));
   $("proposals-list").replaceChildren(...proposals.map(proposalItem));
   $("proposals-empty").hidden = proposals.length > 0;
 }
@@ -47,23 +46,23 @@ function renderProposals() {
 function proposalItem(proposal) {
   const error = h("p", { className: "error small", role: "alert" });
   const decided = proposal.decided_at
-    ? [` · ${proposal.status} by ${proposal.decider ?? "a former admin"} `, timeElement(proposal.decided_at, ago(proposal.decided_at))]
+    ? [` · ${decidedBy(proposal.status, proposal.decider)} `, timeElement(proposal.decided_at, ago(proposal.decided_at))]
     : [];
   const li = h("li", { className: "review-item proposal", dataset: { name: proposal.name, status: proposal.status } },
     h("h3", {}, h("span", { className: "chip intent" }, proposal.name),
       h("span", { className: `pill small proposal-status status-${proposal.status}` },
         LABELS[proposal.status] ?? proposal.status)),
     h("blockquote", { className: "bubble answer" }, proposal.answer),
-    h("ul", { className: "examples", "aria-label": "Example messages" },
+    h("ul", { className: "examples", "aria-label": t("Example messages") },
       proposal.examples.slice(0, 5).map((text) => h("li", {}, text)),
-      proposal.examples.length > 5 ? h("li", {}, `and ${proposal.examples.length - 5} more`) : null),
-    h("p", { className: "meta muted small" }, `Proposed by ${proposal.agent ?? "a former agent"} · `,
+      proposal.examples.length > 5 ? h("li", {}, t("and {n} more", { n: proposal.examples.length - 5 })) : null),
+    h("p", { className: "meta muted small" }, `${proposal.agent != null ? t("Proposed by {agent}", { agent: proposal.agent }) : t("Proposed by a former agent")} · `,
       timeElement(proposal.created_at, ago(proposal.created_at)), ...decided),
     isAdmin() ? h("div", { className: "review-actions" },
       h("button", { type: "button", className: "primary approve", disabled: proposal.status === "approved",
-        onclick: () => decide("approve") }, `Approve ${proposal.name}`),
+        onclick: () => decide("approve") }, t("Approve {intent}", { intent: proposal.name })),
       h("button", { type: "button", className: "reject", disabled: proposal.status === "rejected",
-        onclick: () => decide("reject") }, `Reject ${proposal.name}`)) : null,
+        onclick: () => decide("reject") }, t("Reject {intent}", { intent: proposal.name }))) : null,
     error);
 
   async function decide(action) {
@@ -75,7 +74,8 @@ function proposalItem(proposal) {
       const replacement = proposalItem(result);
       li.replaceWith(replacement);
       renderProposalCount();
-      announce(`${result.name} ${result.status}.`);
+      announce(result.status === "approved" ? t("{intent} approved.", { intent: result.name })
+        : t("{intent} rejected.", { intent: result.name }));
       replacement.querySelector("button:not([disabled])")?.focus();
     } catch (failure) {
       li.querySelector(".approve").disabled = proposal.status === "approved";

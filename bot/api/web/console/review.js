@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { $, announce, h, setText, timeElement } from "./dom.js";
 import { ago, fixed } from "./format.js";
+import { t } from "./i18n.js";
 import { intentOptions } from "./intents.js";
 import { currentView } from "./view.js";
 
@@ -74,26 +75,26 @@ function reviewItem(item) {
   const li = h("li", { className: "review-item", dataset: { messageId: String(item.id), conversationId: item.conversation_id } },
     h("blockquote", { className: "bubble" }, item.text),
     h("p", { className: "meta" },
-      "Predicted ",
+      `${t("Predicted")} `,
       h("span", { className: "chip intent" }, item.intent ?? "–"),
       " ",
       h("span", { className: `chip confidence${item.confidence !== null && item.confidence < 0.5 ? " low" : ""}` }, fixed(item.confidence)),
-      others.length ? h("span", { className: "ranking" }, ` then ${others.map((r) => `${r.name} ${fixed(r.confidence)}`).join(", ")}`) : null,
+      others.length ? h("span", { className: "ranking" }, ` ${t("then {others}", { others: others.map((r) => `${r.name} ${fixed(r.confidence)}`).join(", ") })}`) : null,
       " · ",
       timeElement(item.created_at, ago(item.created_at)),
       " · ",
-      h("a", { href: `#/inbox/${encodeURIComponent(item.conversation_id)}` }, "Open conversation")),
+      h("a", { href: `#/inbox/${encodeURIComponent(item.conversation_id)}` }, t("Open conversation"))),
     h("div", { className: "review-actions" },
       h("button", { type: "button", className: "confirm", disabled: !item.intent, onclick: () => decide(item.intent) },
-        `Confirm ${item.intent ?? ""}`.trim()),
-      h("label", { for: selectId }, "Correct intent"),
+        item.intent ? t("Confirm {intent}", { intent: item.intent }) : t("Confirm")),
+      h("label", { for: selectId }, t("Correct intent")),
       select,
-      h("button", { type: "button", className: "primary correct", onclick: () => decide(select.value) }, "Save correction")),
+      h("button", { type: "button", className: "primary correct", onclick: () => decide(select.value) }, t("Save correction"))),
     error);
 
   async function decide(intent) {
     if (!intent) {
-      error.textContent = "Choose the right intent first.";
+      error.textContent = t("Choose the right intent first.");
       select.focus();
       return;
     }
@@ -106,7 +107,8 @@ function reviewItem(item) {
       li.remove();
       renderReviewCount();
       $("review-empty").hidden = items.length > 0;
-      announce(result.confirmed ? `Confirmed “${item.text}” as ${result.intent}.` : `Corrected “${item.text}” to ${result.intent}.`);
+      announce(result.confirmed ? t("Confirmed “{text}” as {intent}.", { text: item.text, intent: result.intent })
+        : t("Corrected “{text}” to {intent}.", { text: item.text, intent: result.intent }));
       next?.focus();
       corrected(item.conversation_id);
     } catch (failure) {

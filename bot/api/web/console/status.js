@@ -2,6 +2,7 @@
 
 import { getAgent } from "./api.js";
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 
 /** The server's conversation statuses (the API and live events use these exact strings). */
 export const ConversationStatus = Object.freeze({
@@ -16,9 +17,9 @@ export const STATUSES = Object.freeze([ConversationStatus.BOT, ConversationStatu
   ConversationStatus.WITH_AGENT, ConversationStatus.RESOLVED]);
 
 const LABELS = {
-  [ConversationStatus.BOT]: "Bot",
-  [ConversationStatus.WAITING]: "Waiting",
-  [ConversationStatus.RESOLVED]: "Resolved",
+  [ConversationStatus.BOT]: t("Bot"),
+  [ConversationStatus.WAITING]: t("Waiting"),
+  [ConversationStatus.RESOLVED]: t("Resolved"),
 };
 
 export function ownedElsewhere(conversation) {
@@ -32,8 +33,8 @@ export function mine(conversation) {
 
 export function statusText(conversation) {
   if (conversation.status === ConversationStatus.WITH_AGENT) {
-    if (mine(conversation)) return "With you";
-    return conversation.agent ? `With ${conversation.agent}` : "With an agent";
+    if (mine(conversation)) return t("With you");
+    return conversation.agent ? t("With {agent}", { agent: conversation.agent }) : t("With an agent");
   }
   return LABELS[conversation.status] ?? conversation.status;
 }
