@@ -79,7 +79,7 @@ function reviewItem(item) {
       h("span", { className: "chip intent" }, item.intent ?? "–"),
       " ",
       h("span", { className: `chip confidence${item.confidence !== null && item.confidence < 0.5 ? " low" : ""}` }, fixed(item.confidence)),
-      others.length ? h("span", { className: "ranking" }, ` ${t("then {others}", { others: others.map((r) => `${r.name} ${fixed(r.confidence)}`).join(", ") })}`) : null,
+      others.length ? h("span", { className: "ranking" }, ` ${t("then {intents}", { intents: others.map((r) => `${r.name} ${fixed(r.confidence)}`).join(", ") })}`) : null,
       " · ",
       timeElement(item.created_at, ago(item.created_at)),
       " · ",
